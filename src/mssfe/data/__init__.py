@@ -1,0 +1,1 @@
+"""Data layer: scene registry, readers, downloads, splits, patches and preprocessing."""
