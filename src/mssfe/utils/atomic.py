@@ -41,7 +41,10 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         raise MssfeError(f"cannot write {target}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as handle:
+        handle: IO[Any]
+        with (
+            os.fdopen(fd, "w", encoding="utf-8") if mode == "w" else os.fdopen(fd, "wb")
+        ) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -66,7 +69,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    atomic_write_text(
+        path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+    )
 
 
 def atomic_save(path: str | Path, writer: Callable[[IO[bytes]], None]) -> None:

@@ -1,0 +1,347 @@
+"""The ``mssfe`` command line: a thin layer that parses, calls the library and prints."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from mssfe import __version__
+from mssfe.errors import MssfeError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-dir",
+        help="directory searched first for scene files (then $MSSFE_DATA_DIR, then the user cache)",
+    )
+    p.add_argument("--no-download", action="store_true", help="never download missing scene files")
+
+
+def _add_user_cube_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cube", help="your own cube file (.mat, ENVI .hdr, GeoTIFF, .npy/.npz) instead of --scene"
+    )
+    p.add_argument("--labels", help="label raster for --cube (0 = unlabelled)")
+    p.add_argument("--var", help="variable of the cube inside a .mat/.npz file")
+    p.add_argument("--labels-var", help="variable of the labels inside a .mat/.npz file")
+    p.add_argument(
+        "--nan-policy",
+        choices=["raise", "median"],
+        default=None,
+        help="NaN/inf in the cube: error (default) or replace with the band median",
+    )
+
+
+def cmd_scenes(args: argparse.Namespace) -> int:
+    from mssfe.data.inventory import format_inventory, scene_inventory
+
+    print(format_inventory(scene_inventory(args.data_dir), args.data_dir))
+    return 0
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from mssfe.data.scenes import load_scene
+    from mssfe.data.splits import format_counts, make_split
+
+    scene = load_scene(
+        args.scene, data_dir=args.data_dir, download=not args.no_download, labels_only=True
+    )
+    split = make_split(
+        scene.labels,
+        args.split,
+        seed=args.seed,
+        patch_size=args.patch_size,
+        val_fraction=args.val_fraction,
+    )
+    tag = " (simulated scene)" if scene.simulated else ""
+    print(
+        f"{scene.name}{tag}: split {split.protocol}, seed {split.seed}, patch size {split.patch_size}"
+    )
+    print(format_counts(split, scene.labels, scene.class_names))
+    print(f"leakage: {split.leakage():.2%} of test patches contain a training or validation pixel")
+    for note in split.notes:
+        print(f"note: {note}")
+    if args.out:
+        split.save(args.out)
+        print(f"saved {args.out}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from mssfe.data.scenes import find_scene_info
+    from mssfe.models import create_model, make_config
+    from mssfe.models.summary import format_summary
+
+    info = find_scene_info(args.scene)
+    cfg = make_config(args.model, **_parse_model_args(args.model_arg))
+    n_bands = getattr(cfg, "n_components", None) or info.shape[2]
+    patch = getattr(cfg, "patch_size", None) or 1
+    model = create_model(
+        args.model, n_bands=n_bands, n_classes=info.n_classes, **_parse_model_args(args.model_arg)
+    )
+    print(
+        f"{args.model} for {info.name} ({info.n_classes} classes), input (1, 1, {n_bands}, {patch}, {patch})"
+    )
+    print(format_summary(model, (1, 1, n_bands, patch, patch)))
+    return 0
+
+
+def _parse_value(text: str) -> Any:
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _parse_model_args(items: Sequence[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise MssfeError(f"--model-arg expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = _parse_value(value.strip())
+    return out
+
+
+def _train_config(args: argparse.Namespace) -> Any:
+    from mssfe.training.config import RunConfig, load_config, with_overrides
+
+    config = load_config(args.config) if args.config else RunConfig()
+    overrides: dict[str, Any] = {
+        "model": args.model,
+        "data.scene": args.scene,
+        "data.split": args.split,
+        "data.data_dir": args.data_dir,
+        "data.cube": args.cube,
+        "data.labels": args.labels,
+        "data.var": args.var,
+        "data.labels_var": args.labels_var,
+        "data.nan_policy": args.nan_policy,
+        "data.val_fraction": args.val_fraction,
+        "data.pca_fit": args.pca_fit,
+        "optim.lr": args.lr,
+        "optim.batch_size": args.batch_size,
+        "optim.max_epochs": args.epochs,
+        "optim.patience": args.patience,
+        "runtime.device": args.device,
+        "runtime.precision": args.precision,
+        "runtime.threads": args.threads,
+    }
+    if args.no_download:
+        overrides["data.download"] = False
+    if args.no_augment:
+        overrides["optim.augment"] = False
+    if args.no_progress:
+        overrides["runtime.progress"] = False
+    if args.model and args.model != config.model:
+        overrides["model_args"] = {}  # another model's options do not carry over
+    config = with_overrides(config, overrides)
+    for key, value in _parse_model_args(args.model_arg).items():
+        config = with_overrides(config, {f"model_args.{key}": value})
+    return config
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from mssfe.evaluation.metrics import format_pm
+    from mssfe.training.experiment import group_dir, train_seeds
+    from mssfe.training.trainer import load_scene_for, train
+
+    if args.resume:
+        result = train(None, args.resume, resume=True)  # type: ignore[arg-type]
+        _print_metrics(result.metrics)
+        return 0
+    config = _train_config(args)
+    scene = load_scene_for(config)
+    results, summary = train_seeds(config, args.seeds, args.out, scene=scene)
+    tag = " (simulated)" if scene.simulated else ""
+    print(f"{scene.name}{tag}, {config.model}, split {config.data.split}, seeds {args.seeds}")
+    for r in results:
+        print(
+            f"  {r.run_dir}: OA {r.metrics.oa * 100:.2f}  AA {r.metrics.aa * 100:.2f}  "
+            f"kappa {r.metrics.kappa * 100:.2f}  (best epoch {r.best_epoch}/{r.epochs}, {r.train_seconds:.0f} s)"
+        )
+    m, s = summary.mean, summary.std
+    print(
+        f"OA {format_pm(m['oa'], s['oa'])}  AA {format_pm(m['aa'], s['aa'])}  "
+        f"kappa {format_pm(m['kappa'], s['kappa'])}  over {summary.n_runs} seed(s)"
+    )
+    print(f"summary: {group_dir(args.out, config) / 'summary.md'}")
+    return 0
+
+
+def _print_metrics(metrics: Any) -> None:
+    print(
+        f"OA {metrics.oa * 100:.2f}  AA {metrics.aa * 100:.2f}  kappa {metrics.kappa * 100:.2f}  "
+        f"({metrics.n_test} test pixels)"
+    )
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from mssfe.training.trainer import METRICS_FILE, evaluate_run
+    from mssfe.utils.atomic import atomic_write_json
+
+    metrics = evaluate_run(args.run_dir)
+    _print_metrics(metrics)
+    stored = json.loads((Path(args.run_dir) / METRICS_FILE).read_text())
+    names = stored.get("class_names", [])
+    for name, acc in zip(names, metrics.per_class, strict=False):
+        print(f"  {name:32s} {acc * 100:6.2f}")
+    out = Path(args.run_dir) / "evaluation.json"
+    atomic_write_json(out, {**stored, "metrics": metrics.to_dict(), "recomputed": True})
+    print(f"saved {out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from mssfe.demo import run_demo
+
+    return run_demo(out=args.out, epochs=args.epochs, seed=args.seed)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from mssfe.data.simulate import save_simulated, simulate_layout
+
+    sim = simulate_layout(
+        args.layout, noise_seed=args.seed, scale=args.scale, difficulty=args.difficulty
+    )
+    save_simulated(args.out, sim)
+    print(
+        f"{args.layout}-sim (simulator {sim.version}, scene seed {sim.scene_seed}, noise seed {sim.noise_seed}, "
+        f"scale {sim.scale}): cube {sim.cube.shape} {sim.cube.dtype} -> {args.out}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mssfe", description="Hyperspectral image classification with MS²FENet and baselines."
+    )
+    parser.add_argument("--version", action="version", version=f"mssfe {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("scenes", help="list known scenes and whether their files are present")
+    p.add_argument("--data-dir")
+    p.set_defaults(func=cmd_scenes)
+
+    p = sub.add_parser(
+        "split", help="make a train/validation/test split and print per-class counts"
+    )
+    p.add_argument("--scene", required=True)
+    p.add_argument(
+        "--split",
+        default="random:0.1",
+        help="random:RATIO | random:COUNT | disjoint[:RATIO] | file:PATH",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--patch-size",
+        type=int,
+        default=15,
+        help="patch size for the leakage measure and disjoint guard band",
+    )
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--out", help="save the split (.npz)")
+    _add_data_options(p)
+    p.set_defaults(func=cmd_split)
+
+    p = sub.add_parser("info", help="layer table, parameter count and FLOPs per pixel of a model")
+    p.add_argument("model")
+    p.add_argument("--scene", default="IndianPines")
+    p.add_argument(
+        "--model-arg", action="append", metavar="KEY=VALUE", help="model option, e.g. partitions=2"
+    )
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("train", help="train and evaluate a model over one or more seeds")
+    p.add_argument("--config", help="TOML config file; command-line options override it")
+    p.add_argument("--scene")
+    p.add_argument("--model")
+    p.add_argument(
+        "--model-arg", action="append", metavar="KEY=VALUE", help="model option, e.g. partitions=2"
+    )
+    p.add_argument("--split")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--out", default="runs", help="root directory of run directories")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--val-fraction", type=float)
+    p.add_argument("--pca-fit", choices=["scene", "train"])
+    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--device", help="auto | cpu | cuda | mps")
+    p.add_argument("--precision", choices=["32", "bf16", "16"])
+    p.add_argument("--threads", type=int)
+    p.add_argument("--no-progress", action="store_true")
+    _add_data_options(p)
+    _add_user_cube_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "evaluate", help="recompute test metrics of a run from its checkpoint and split"
+    )
+    p.add_argument("run_dir")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser(
+        "simulate", help="simulate a scene on a real label layout with measured spectra"
+    )
+    p.add_argument("--layout", required=True, help="IndianPines | PaviaU | Salinas")
+    p.add_argument(
+        "--seed", type=int, default=0, help="noise seed (the scene seed is fixed per layout)"
+    )
+    p.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        help="tile and jitter the layout into a K-times larger scene",
+    )
+    p.add_argument("--difficulty", type=float, help="override the calibrated difficulty")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser(
+        "demo", help="train MS²FENet on the embedded Salinas-A (quick configuration)"
+    )
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        handler: Handler = args.func
+        return handler(args)
+    except MssfeError as exc:
+        if args.debug:
+            raise
+        print(f"mssfe: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            "mssfe: interrupted; a training run can be continued with --resume RUN_DIR",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

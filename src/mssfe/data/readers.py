@@ -1,0 +1,545 @@
+"""Readers for users' own cubes and label maps, in the formats HSI data usually comes in.
+
+Every format ends as a band-last array: cubes ``(H, W, B)``, labels ``(H, W)`` int64 with 0 for
+unlabelled. Formats are chosen by extension: MATLAB ``.mat`` (v5 through scipy, v7.3 through
+h5py), HDF5 ``.h5``/``.hdf5``, ENVI (``.hdr`` plus its data file), GeoTIFF ``.tif``/``.tiff``,
+NumPy ``.npy``/``.npz``. Anything wrong with the file, from a missing path to random bytes,
+raises :class:`~mssfe.errors.DataError` naming the file and what was expected: a reader
+library's own exception never reaches the user.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from mssfe.errors import DataError, MssfeError
+
+MAT_SUFFIXES = (".mat",)
+HDF5_SUFFIXES = (".h5", ".hdf5")
+TIFF_SUFFIXES = (".tif", ".tiff")
+NUMPY_SUFFIXES = (".npy", ".npz")
+SUPPORTED = ".mat, .h5, .hdf5, .tif, .tiff, .npy, .npz, ENVI (.hdr + data file)"
+
+NanPolicy = Literal["raise", "median"]
+Transform = tuple[float, float, float, float, float, float]
+
+
+@dataclass(frozen=True, eq=False)
+class Cube:
+    """A hyperspectral cube as read from a file, with what the file says about it.
+
+    ``eq=False``: comparing arrays element-wise has no single truth value.
+    """
+
+    data: np.ndarray  # (H, W, B) band-last, numeric dtype as stored
+    path: Path | None
+    variable: str | None  # variable/dataset name inside the file, if any
+    crs: str | None = None  # WKT, from GeoTIFF
+    transform: Transform | None = None  # rasterio affine (a, b, c, d, e, f)
+    wavelengths: np.ndarray | None = None  # (B,) nm, from an ENVI header when present
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        h, w, b = self.data.shape
+        return int(h), int(w), int(b)
+
+
+@dataclass(frozen=True)
+class _Variable:
+    """One array in a container file, known by shape and dtype before it is read."""
+
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    read: Callable[[], np.ndarray]
+
+
+@dataclass(frozen=True)
+class _Contents:
+    """What a file holds: named variables (containers) or one unnamed array, plus metadata."""
+
+    variables: dict[str, _Variable]
+    named: bool  # True for .mat/.npz/HDF5, where ``var`` picks among several arrays
+    crs: str | None = None
+    transform: Transform | None = None
+    wavelengths: np.ndarray | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+
+
+def load_cube(path: str | Path, var: str | None = None, *, nan_policy: NanPolicy = "raise") -> Cube:
+    """Read a hyperspectral cube ``(H, W, B)`` from ``path``.
+
+    ``var`` names the variable inside a .mat/.npz/HDF5 file; without it the one 3-D numeric
+    array is taken. ``nan_policy="median"`` replaces non-finite values with their band's
+    median of finite values (with a warning) instead of raising.
+    """
+    if nan_policy not in ("raise", "median"):
+        raise DataError(
+            "unknown nan_policy",
+            field="nan_policy",
+            expected="'raise' or 'median'",
+            got=repr(nan_policy),
+        )
+    file = _existing_file(path)
+    contents = _read_contents(file)
+    name = _pick(file, contents, var, role="cube")
+    data = _read_variable(file, contents, name)
+    data = _validate_cube(file, name, data)
+    data = _handle_non_finite(file, name, data, nan_policy)
+    return Cube(
+        data=data,
+        path=file,
+        variable=name if contents.named else None,
+        crs=contents.crs,
+        transform=contents.transform,
+        wavelengths=contents.wavelengths,
+    )
+
+
+def load_labels(path: str | Path, var: str | None = None) -> np.ndarray:
+    """Read a label map ``(H, W)`` int64 from ``path``; 0 means unlabelled.
+
+    ``var`` names the variable inside a .mat/.npz/HDF5 file; without it the one 2-D integer
+    array is taken. A ``(H, W, 1)`` array is squeezed.
+    """
+    file = _existing_file(path)
+    contents = _read_contents(file)
+    name = _pick(file, contents, var, role="labels")
+    data = _read_variable(file, contents, name)
+    return _validate_labels(file, name if contents.named else None, data)
+
+
+def check_labels_match(
+    cube_shape: tuple[int, ...],
+    labels: np.ndarray,
+    *,
+    cube_file: str | Path | None,
+    labels_file: str | Path | None,
+) -> None:
+    """Raise when a label map ``(H, W)`` does not cover the cube ``(H, W, B)`` pixel for pixel."""
+    if tuple(labels.shape) != tuple(cube_shape[:2]):
+        raise DataError(
+            f"label map does not match the cube: cube {cube_file} is "
+            f"{tuple(cube_shape)} (H, W, B), labels {labels_file} are {tuple(labels.shape)}",
+            file=labels_file,
+            field="shape",
+            expected=f"(H, W) = {tuple(cube_shape[:2])} from {cube_file}",
+            got=tuple(labels.shape),
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Opening files
+# ---------------------------------------------------------------------------------------------
+
+
+def _existing_file(path: str | Path) -> Path:
+    file = Path(path).expanduser()
+    if not file.exists():
+        raise DataError(
+            "file not found", file=file, expected="an existing file", got="nothing at that path"
+        )
+    if not file.is_file():
+        raise DataError("not a regular file", file=file, expected="a file", got="a directory")
+    return file
+
+
+def _read_contents(file: Path) -> _Contents:
+    """Dispatch on extension; wrap any reader failure into a DataError naming the file."""
+    reader = _reader_for(file)
+    try:
+        return reader(file)
+    except MssfeError:
+        raise
+    except Exception as exc:  # reader libraries raise anything on corrupt bytes
+        raise DataError(
+            f"cannot read the file ({type(exc).__name__}: {exc}); it may be corrupt, "
+            "truncated or not in the format its extension says",
+            file=file,
+        ) from exc
+
+
+def _reader_for(file: Path) -> Callable[[Path], _Contents]:
+    suffix = file.suffix.lower()
+    if suffix in MAT_SUFFIXES:
+        return _read_mat
+    if suffix in HDF5_SUFFIXES:
+        return _read_hdf5
+    if suffix in TIFF_SUFFIXES:
+        return _read_geotiff
+    if suffix == ".npy":
+        return _read_npy
+    if suffix == ".npz":
+        return _read_npz
+    if suffix == ".hdr" or _envi_header_for(file) is not None:
+        return _read_envi
+    raise DataError(
+        "unsupported file format", file=file, expected=SUPPORTED, got=f"'{file.suffix}'"
+    )
+
+
+def _read_variable(file: Path, contents: _Contents, name: str) -> np.ndarray:
+    try:
+        data = contents.variables[name].read()
+    except MssfeError:
+        raise
+    except Exception as exc:  # lazy readers (HDF5, npz) fail here on truncated data
+        raise DataError(
+            f"cannot read the array ({type(exc).__name__}: {exc}); the file may be truncated",
+            file=file,
+            field=name or None,
+        ) from exc
+    return _native(np.asarray(data))
+
+
+def _native(data: np.ndarray) -> np.ndarray:
+    """Native byte order, so that torch.from_numpy and friends accept the array."""
+    if data.dtype.byteorder not in ("=", "|"):
+        return data.astype(data.dtype.newbyteorder("="))
+    return data
+
+
+def _in_memory(data: object) -> _Variable:
+    array = np.asarray(data)
+    return _Variable(tuple(array.shape), array.dtype, lambda: array)
+
+
+def _single(data: np.ndarray, **meta: Any) -> _Contents:
+    return _Contents(variables={"": _in_memory(data)}, named=False, **meta)
+
+
+# ---------------------------------------------------------------------------------------------
+# Format readers: each returns _Contents, raising freely (wrapped by _read_contents)
+# ---------------------------------------------------------------------------------------------
+
+
+def _read_mat(file: Path) -> _Contents:
+    import h5py
+
+    if h5py.is_hdf5(file):  # MATLAB v7.3
+        return _read_hdf5(file, transpose=True)
+    import scipy.io
+
+    raw = scipy.io.loadmat(file)
+    variables = {k: _in_memory(v) for k, v in raw.items() if not k.startswith("__")}
+    return _Contents(variables=variables, named=True)
+
+
+def _read_hdf5(file: Path, transpose: bool = False) -> _Contents:
+    """HDF5 datasets by path; MATLAB v7.3 stores arrays column-major, so reverse their axes."""
+    import h5py
+
+    variables: dict[str, _Variable] = {}
+    with h5py.File(file, "r") as handle:
+
+        def visit(name: str, obj: object) -> None:
+            if not isinstance(obj, h5py.Dataset) or name.startswith("#"):
+                return
+            shape = tuple(obj.shape)[::-1] if transpose else tuple(obj.shape)
+            read = functools.partial(_read_dataset, file, name, transpose)
+            variables[name] = _Variable(shape, obj.dtype, read)
+
+        handle.visititems(visit)
+    return _Contents(variables=variables, named=True)
+
+
+def _read_dataset(file: Path, name: str, transpose: bool) -> np.ndarray:
+    import h5py
+
+    with h5py.File(file, "r") as handle:
+        data = np.asarray(handle[name][()])
+    return np.ascontiguousarray(data.T) if transpose else data
+
+
+def _check_magic(file: Path, magic: bytes, what: str) -> None:
+    """np.load falls back to pickle on unknown bytes; say what the file is not, instead."""
+    with open(file, "rb") as handle:
+        head = handle.read(len(magic))
+    if head != magic:
+        raise DataError(
+            f"not a {what} file",
+            file=file,
+            field="header",
+            expected=f"bytes starting with {magic!r}",
+            got=repr(head),
+        )
+
+
+def _read_npy(file: Path) -> _Contents:
+    _check_magic(file, b"\x93NUMPY", "NumPy .npy")
+    return _single(np.load(file, allow_pickle=False))
+
+
+def _read_npz(file: Path) -> _Contents:
+    _check_magic(file, b"PK", "NumPy .npz (zip)")
+    with np.load(file, allow_pickle=False) as archive:
+        variables = {key: _in_memory(archive[key]) for key in archive.files}
+    return _Contents(variables=variables, named=True)
+
+
+def _read_geotiff(file: Path) -> _Contents:
+    """GeoTIFF is bands-first on disk ``(B, H, W)``; keep its CRS (WKT) and affine transform."""
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(file) as dataset:
+            bands_first = dataset.read()
+            crs = dataset.crs.to_wkt() if dataset.crs else None
+            affine = dataset.transform
+    transform: Transform | None = None
+    if crs is not None or not affine.is_identity:
+        a, b, c, d, e, f = (float(x) for x in tuple(affine)[:6])
+        transform = (a, b, c, d, e, f)
+    return _single(np.moveaxis(bands_first, 0, -1), crs=crs, transform=transform)
+
+
+def _envi_header_for(file: Path) -> Path | None:
+    """The ENVI header of a data file: ``cube.hdr`` or ``cube.img.hdr``."""
+    for candidate in (file.with_suffix(".hdr"), Path(f"{file}.hdr")):
+        if candidate != file and candidate.is_file():
+            return candidate
+    return None
+
+
+def _read_envi(file: Path) -> _Contents:
+    import spectral.io.envi as envi
+
+    if file.suffix.lower() == ".hdr":
+        image = envi.open(str(file))
+    else:
+        image = envi.open(str(_envi_header_for(file)), str(file))
+    _check_envi_size(file, image)
+    data = np.array(image.open_memmap(interleave="bip", writable=False))
+    return _single(data, wavelengths=_envi_wavelengths(image))
+
+
+def _check_envi_size(file: Path, image: Any) -> None:
+    data_file = Path(image.filename)
+    expected = image.offset + image.nrows * image.ncols * image.nbands * image.sample_size
+    actual = data_file.stat().st_size
+    if actual != expected:
+        raise DataError(
+            f"ENVI data file {data_file} does not match its header "
+            f"({image.nrows} lines x {image.ncols} samples x {image.nbands} bands x "
+            f"{image.sample_size} bytes + {image.offset} header offset); it may be truncated "
+            "or belong to another header",
+            file=file,
+            field="file size",
+            expected=f"{expected} bytes",
+            got=f"{actual} bytes",
+        )
+
+
+def _envi_wavelengths(image: Any) -> np.ndarray | None:
+    """Band centres in nm; headers in micrometres are converted."""
+    centers = image.bands.centers
+    if not centers:
+        return None
+    values = np.asarray(centers, dtype=np.float64)
+    units = str(image.metadata.get("wavelength units", "")).strip().lower()
+    if units in ("micrometers", "micrometres", "micrometer", "micrometre", "um", "µm", "microns"):
+        values = values * 1000.0
+    return values
+
+
+# ---------------------------------------------------------------------------------------------
+# Picking a variable
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_real(dtype: np.dtype[Any]) -> bool:
+    return dtype.kind in "iuf"
+
+
+def _cube_candidates(variables: dict[str, _Variable]) -> list[str]:
+    return [k for k, v in variables.items() if len(v.shape) == 3 and _is_real(v.dtype)]
+
+
+def _label_candidates(variables: dict[str, _Variable]) -> list[str]:
+    """2-D (or (H, W, 1)) integer arrays; float ones only when no integer one exists."""
+
+    def is_map(v: _Variable) -> bool:
+        return len(v.shape) == 2 or (len(v.shape) == 3 and v.shape[-1] == 1)
+
+    integer = [k for k, v in variables.items() if is_map(v) and v.dtype.kind in "biu"]
+    if integer:
+        return integer
+    return [k for k, v in variables.items() if is_map(v) and v.dtype.kind == "f"]
+
+
+def _describe(variables: dict[str, _Variable]) -> str:
+    if not variables:
+        return "none"
+    return ", ".join(f"'{k}' {v.shape} {v.dtype}" for k, v in variables.items())
+
+
+def _pick(file: Path, contents: _Contents, var: str | None, role: str) -> str:
+    """Name of the variable to read: ``var`` if given, else the one plausible candidate."""
+    variables = contents.variables
+    if not contents.named:
+        return ""
+    if var is not None:
+        if var not in variables:
+            raise DataError(
+                f"no variable '{var}' in the file; available: {_describe(variables)}",
+                file=file,
+                field="var",
+                expected=f"one of {sorted(variables)}",
+                got=repr(var),
+            )
+        return var
+    finder = _cube_candidates if role == "cube" else _label_candidates
+    kind = "3-D numeric array (H, W, B)" if role == "cube" else "2-D integer array (H, W)"
+    candidates = finder(variables)
+    if len(candidates) == 1:
+        return candidates[0]
+    found = "none" if not candidates else f"{len(candidates)}: {', '.join(candidates)}"
+    raise DataError(
+        f"cannot tell which variable holds the {role}; variables in the file: "
+        f"{_describe(variables)}. Pass var='NAME' (--var NAME on the command line)",
+        file=file,
+        expected=f"exactly one {kind}",
+        got=found,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------------------------
+
+
+def _validate_cube(file: Path, name: str, data: np.ndarray) -> np.ndarray:
+    field = name or None
+    if not _is_real(data.dtype):
+        raise DataError(
+            "cube is not numeric",
+            file=file,
+            field=field,
+            expected="an integer or floating-point dtype",
+            got=str(data.dtype),
+        )
+    if data.ndim != 3:
+        raise DataError(
+            "cube must be 3-D, band-last",
+            file=file,
+            field=field,
+            expected="(H, W, B)",
+            got=f"shape {data.shape}",
+        )
+    if data.shape[-1] < 2:
+        raise DataError(
+            "a hyperspectral cube needs several bands",
+            file=file,
+            field=field,
+            expected=">= 2 bands",
+            got=f"{data.shape[-1]} band(s), shape {data.shape}",
+        )
+    if 0 in data.shape:
+        raise DataError(
+            "cube is empty",
+            file=file,
+            field=field,
+            expected="no zero-length axis",
+            got=f"shape {data.shape}",
+        )
+    return data
+
+
+def _handle_non_finite(file: Path, name: str, data: np.ndarray, policy: NanPolicy) -> np.ndarray:
+    """Raise on NaN/inf, or replace each with its band's median of finite values."""
+    if data.dtype.kind != "f":
+        return data  # integers cannot hold NaN or inf
+    finite = np.isfinite(data)
+    n_bad = int(finite.size - np.count_nonzero(finite))
+    if n_bad == 0:
+        return data
+    if policy == "raise":
+        raise DataError(
+            f'cube has {n_bad} non-finite values (NaN or inf); pass nan_policy="median" to '
+            "replace each with its band's median",
+            file=file,
+            field=name or None,
+            expected="finite values",
+            got=f"{n_bad} non-finite",
+        )
+    per_band = finite.reshape(-1, data.shape[-1]).sum(axis=0)
+    empty = np.flatnonzero(per_band == 0)
+    if empty.size:
+        raise DataError(
+            "bands with no finite value cannot be filled with a median",
+            file=file,
+            field=name or None,
+            expected="at least one finite value per band",
+            got=f"bands {empty.tolist()} (0-based) all non-finite",
+        )
+    masked = np.where(finite, data, np.nan)
+    medians = np.nanmedian(masked.reshape(-1, data.shape[-1]), axis=0).astype(data.dtype)
+    filled = np.where(finite, data, medians[None, None, :])
+    warnings.warn(
+        f"{file}: replaced {n_bad} non-finite values with their band's median",
+        UserWarning,
+        stacklevel=3,
+    )
+    return filled
+
+
+def _validate_labels(file: Path, field: str | None, data: np.ndarray) -> np.ndarray:
+    if data.ndim == 3 and data.shape[-1] == 1:
+        data = data[..., 0]
+    if data.ndim != 2:
+        raise DataError(
+            "label map must be 2-D",
+            file=file,
+            field=field,
+            expected="(H, W) or (H, W, 1)",
+            got=f"shape {data.shape}",
+        )
+    if data.dtype.kind == "b":
+        return data.astype(np.int64)
+    if data.dtype.kind == "f":
+        _check_integer_valued(file, field, data)
+    elif data.dtype.kind not in "iu":
+        raise DataError(
+            "label map is not numeric",
+            file=file,
+            field=field,
+            expected="an integer dtype",
+            got=str(data.dtype),
+        )
+    if data.size and data.min() < 0:
+        n_negative = int(np.count_nonzero(data < 0))
+        raise DataError(
+            "label map has negative values",
+            file=file,
+            field=field,
+            expected="0 (unlabelled) or positive class ids",
+            got=f"{n_negative} negative values, minimum {data.min()}",
+        )
+    return data.astype(np.int64)
+
+
+def _check_integer_valued(file: Path, field: str | None, data: np.ndarray) -> None:
+    finite = np.isfinite(data)
+    bad = ~finite | (np.where(finite, data, 0) != np.round(np.where(finite, data, 0)))
+    n_bad = int(np.count_nonzero(bad))
+    if n_bad:
+        example = data[bad].flat[0]
+        raise DataError(
+            "label map has values that are not whole numbers",
+            file=file,
+            field=field,
+            expected="integer class ids",
+            got=f"{n_bad} values such as {example}",
+        )

@@ -1,0 +1,717 @@
+"""Train / validation / test splits of a labelled scene, and how much they leak.
+
+Honest results start here. A *random* split draws training pixels anywhere in the scene, so a
+test pixel's 15 x 15 patch usually contains training pixels and the network is partly tested on
+what it was trained on. A *disjoint* split assigns whole spatial blocks to training and removes
+every test pixel whose patch window could see a training or validation pixel, so its leakage
+is exactly 0. Every split reports :meth:`Split.leakage`, the share of test patches that contain
+a training or validation pixel, so a reader can tell which kind of number they are looking at.
+
+Conventions: a label map is ``(H, W)`` int with 0 = unlabelled and classes 1..K; pixel
+positions are flat indices ``row * W + col`` (int64, sorted).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import numpy as np
+from scipy import ndimage
+
+from mssfe.errors import ConfigError, DataError
+from mssfe.utils.atomic import atomic_save
+
+SplitKind = Literal["random", "disjoint", "file"]
+
+DEFAULT_DISJOINT_RATIO = 0.1
+MIN_BLOCKS_PER_CLASS = 8  # a disjoint class's block is halved until it spans this many
+SPLIT_FORMAT = "mssfe-split"
+SPLIT_VERSION = 1
+
+ACCEPTED_FORMS = (
+    "random:RATIO (0 < RATIO < 1, e.g. random:0.1), "
+    "random:COUNT (pixels per class, e.g. random:20), "
+    "disjoint, disjoint:RATIO, disjoint:RATIO:block=PIXELS, disjoint:block=PIXELS, "
+    "file:SPLIT.npz, file:TRAIN_LABELS,TEST_LABELS"
+)
+
+
+# --------------------------------------------------------------------------- protocol text
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """A parsed split protocol; ``str(spec)`` is canonical and round-trips through parse_split."""
+
+    kind: SplitKind
+    ratio: float | None = None
+    count: int | None = None
+    path: str | None = None
+    block: int | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "file":
+            return f"file:{self.path}"
+        if self.kind == "random":
+            return f"random:{self.count}" if self.count is not None else f"random:{self.ratio!r}"
+        text = "disjoint"
+        if self.ratio is not None:
+            text += f":{self.ratio!r}"
+        if self.block is not None:
+            text += f":block={self.block}"
+        return text
+
+
+def _bad_split(text: str, why: str) -> ConfigError:
+    return ConfigError(f"split {text!r}: {why}; accepted forms: {ACCEPTED_FORMS}")
+
+
+def _parse_ratio(text: str, value: str) -> float:
+    try:
+        ratio = float(value)
+    except ValueError:
+        raise _bad_split(text, f"{value!r} is not a number") from None
+    if not 0.0 < ratio < 1.0:
+        raise _bad_split(text, f"ratio must be strictly between 0 and 1, got {value}")
+    return ratio
+
+
+def _parse_random(text: str, rest: list[str]) -> SplitSpec:
+    if len(rest) != 1:
+        raise _bad_split(text, "random needs exactly one value")
+    value = rest[0]
+    if re.fullmatch(r"\d+", value):
+        count = int(value)
+        if count < 1:
+            raise _bad_split(text, "the count per class must be at least 1")
+        return SplitSpec("random", count=count)
+    return SplitSpec("random", ratio=_parse_ratio(text, value))
+
+
+def _parse_disjoint(text: str, rest: list[str]) -> SplitSpec:
+    ratio: float | None = None
+    block: int | None = None
+    for part in rest:
+        if part.startswith("block="):
+            if block is not None:
+                raise _bad_split(text, "block given twice")
+            value = part[len("block=") :]
+            if not re.fullmatch(r"\d+", value) or int(value) < 1:
+                raise _bad_split(text, f"block must be a positive integer, got {value!r}")
+            block = int(value)
+        elif ratio is None and block is None:
+            ratio = _parse_ratio(text, part)
+        else:
+            raise _bad_split(text, f"unexpected part {part!r}")
+    return SplitSpec("disjoint", ratio=ratio, block=block)
+
+
+def parse_split(text: str) -> SplitSpec:
+    """Parse a protocol such as ``random:0.1``, ``random:20``, ``disjoint:0.1:block=12``.
+
+    ``random:N`` with a plain integer is a count per class; a value with a decimal point is a
+    ratio. ``file:`` takes the rest of the text verbatim as the path (it may hold ``:``).
+    """
+    stripped = text.strip()
+    kind, _, tail = stripped.partition(":")
+    kind = kind.lower()
+    if kind == "file":
+        if not tail.strip():
+            raise _bad_split(text, "file needs a path")
+        return SplitSpec("file", path=tail.strip())
+    rest = [part.strip() for part in tail.split(":")] if tail else []
+    if kind == "random":
+        return _parse_random(text, rest)
+    if kind == "disjoint":
+        return _parse_disjoint(text, rest)
+    raise _bad_split(text, f"unknown kind {kind!r}")
+
+
+# --------------------------------------------------------------------------- the split
+
+
+def compute_leakage(
+    shape: tuple[int, int], train_idx: np.ndarray, test_idx: np.ndarray, patch_size: int
+) -> float:
+    """Share of test pixels whose ``patch_size`` x ``patch_size`` window holds a train pixel.
+
+    Dilates the train mask with a square box (Chebyshev radius ``patch_size // 2``) and counts
+    the test pixels it covers: O(H * W), whatever the number of pixels. Reflection padding at
+    the border only repeats pixels already inside the window, so it adds no leakage.
+    Returns 0.0 when there are no test pixels.
+    """
+    test = np.asarray(test_idx, dtype=np.int64)
+    if test.size == 0:
+        return 0.0
+    mask = np.zeros(shape[0] * shape[1], dtype=bool)
+    mask[np.asarray(train_idx, dtype=np.int64)] = True
+    dilated = ndimage.maximum_filter(
+        mask.reshape(shape), size=patch_size, mode="constant", cval=False
+    )
+    return float(dilated.ravel()[test].mean())
+
+
+def _as_index(values: Any, name: str, n_pixels: int, file: str | None = None) -> np.ndarray:
+    """Validate a flat index array: 1-D integers in [0, n_pixels), sorted, unique."""
+    arr = np.asarray(values)
+    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise DataError(
+            "indices must be a 1-D integer array",
+            file=file,
+            field=name,
+            expected="(N,) int64",
+            got=f"{arr.shape} {arr.dtype}",
+        )
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and (arr[0] < 0 or arr[-1] >= n_pixels or np.any(np.diff(arr) <= 0)):
+        raise DataError(
+            "indices must be sorted, unique and inside the scene",
+            file=file,
+            field=name,
+            expected=f"strictly increasing values in [0, {n_pixels})",
+            got=f"min {arr.min()}, max {arr.max()}, n {arr.size}",
+        )
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Which labelled pixels train, validate and test a model, for one scene.
+
+    ``train``, ``val`` and ``test`` are sorted int64 flat indices into a ``shape`` scene,
+    pairwise disjoint. ``val`` is carved out of the protocol's training pixels, so the
+    protocol's labelled budget includes them. ``patch_size`` is the window used by
+    :meth:`leakage`.
+    """
+
+    shape: tuple[int, int]
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+    protocol: str
+    seed: int
+    patch_size: int
+    notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        shape = (int(self.shape[0]), int(self.shape[1]))
+        object.__setattr__(self, "shape", shape)
+        n_pixels = shape[0] * shape[1]
+        for name in ("train", "val", "test"):
+            object.__setattr__(self, name, _as_index(getattr(self, name), name, n_pixels))
+        object.__setattr__(self, "notes", tuple(self.notes))
+        if (
+            np.intersect1d(self.train, self.val).size
+            or np.intersect1d(np.union1d(self.train, self.val), self.test).size
+        ):
+            raise DataError("train, val and test must not share pixels", field="split")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Split):
+            return NotImplemented
+        return (
+            self.shape == other.shape
+            and self.protocol == other.protocol
+            and self.seed == other.seed
+            and self.patch_size == other.patch_size
+            and self.notes == other.notes
+            and all(
+                np.array_equal(getattr(self, n), getattr(other, n))
+                for n in ("train", "val", "test")
+            )
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def leakage(self) -> float:
+        """Share of test patches that contain a train or val pixel (0.0 = no overlap)."""
+        seen = np.union1d(self.train, self.val)
+        return compute_leakage(self.shape, seen, self.test, self.patch_size)
+
+    def counts(self, labels: np.ndarray) -> np.ndarray:
+        """``(K, 3)`` int64 train / val / test pixel counts per class 1..K (K = labels.max())."""
+        flat = _check_labels(labels).ravel()
+        if labels.shape != self.shape:
+            raise DataError(
+                "label map does not match the split",
+                field="labels",
+                expected=self.shape,
+                got=labels.shape,
+            )
+        n_classes = int(flat.max(initial=0))
+        columns = [
+            np.bincount(flat[idx], minlength=n_classes + 1)[1:]
+            for idx in (self.train, self.val, self.test)
+        ]
+        return np.stack(columns, axis=1).astype(np.int64)
+
+    def save(self, path: str | Path) -> None:
+        """Write an ``.npz`` (arrays + a JSON metadata string, no pickle), atomically."""
+        meta = {
+            "format": SPLIT_FORMAT,
+            "version": SPLIT_VERSION,
+            "shape": list(self.shape),
+            "protocol": self.protocol,
+            "seed": self.seed,
+            "patch_size": self.patch_size,
+            "notes": list(self.notes),
+        }
+
+        def write(handle: IO[bytes]) -> None:
+            np.savez(
+                handle,
+                train=self.train,
+                val=self.val,
+                test=self.test,
+                metadata=np.array(json.dumps(meta)),
+            )
+
+        atomic_save(path, write)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Split:
+        """Read a split written by :meth:`save`; anything malformed raises DataError."""
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                arrays = {key: archive[key] for key in archive.files}
+        except FileNotFoundError:
+            raise DataError("split file not found", file=path) from None
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise DataError(f"not a readable split file ({exc})", file=path) from None
+        if not isinstance(arrays, dict):
+            raise DataError("not an .npz split file", file=path)
+        for key in ("train", "val", "test", "metadata"):
+            if key not in arrays:
+                raise DataError("missing array", file=path, field=key)
+        meta = _read_meta(arrays["metadata"], path)
+        return cls(
+            shape=meta["shape"],
+            train=_as_index(arrays["train"], "train", meta["n_pixels"], str(path)),
+            val=_as_index(arrays["val"], "val", meta["n_pixels"], str(path)),
+            test=_as_index(arrays["test"], "test", meta["n_pixels"], str(path)),
+            protocol=meta["protocol"],
+            seed=meta["seed"],
+            patch_size=meta["patch_size"],
+            notes=tuple(meta["notes"]),
+        )
+
+
+def _read_meta(raw: np.ndarray, path: str | Path) -> dict[str, Any]:
+    try:
+        meta = json.loads(str(raw.item()))
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"metadata is not JSON ({exc})", file=path, field="metadata") from None
+    if not isinstance(meta, dict) or meta.get("format") != SPLIT_FORMAT:
+        raise DataError(
+            "not an mssfe split",
+            file=path,
+            field="metadata.format",
+            expected=SPLIT_FORMAT,
+            got=meta.get("format") if isinstance(meta, dict) else type(meta).__name__,
+        )
+    if meta.get("version") != SPLIT_VERSION:
+        raise DataError(
+            "unsupported split version",
+            file=path,
+            field="metadata.version",
+            expected=SPLIT_VERSION,
+            got=meta.get("version"),
+        )
+    shape = meta.get("shape")
+    if not (
+        isinstance(shape, list)
+        and len(shape) == 2
+        and all(isinstance(v, int) and v > 0 for v in shape)
+    ):
+        raise DataError(
+            "bad scene shape",
+            file=path,
+            field="metadata.shape",
+            expected="[H, W] positive ints",
+            got=shape,
+        )
+    for key, kind in (("protocol", str), ("seed", int), ("patch_size", int), ("notes", list)):
+        if not isinstance(meta.get(key), kind):
+            raise DataError(
+                "bad or missing value",
+                file=path,
+                field=f"metadata.{key}",
+                expected=kind.__name__,
+                got=type(meta.get(key)).__name__,
+            )
+    meta["shape"] = (shape[0], shape[1])
+    meta["n_pixels"] = shape[0] * shape[1]
+    return meta
+
+
+# --------------------------------------------------------------------------- making splits
+
+
+def _check_labels(labels: np.ndarray) -> np.ndarray:
+    arr = np.asarray(labels)
+    if arr.ndim != 2 or not (np.issubdtype(arr.dtype, np.integer) or arr.dtype == bool):
+        raise DataError(
+            "label map must be a 2-D integer array",
+            field="labels",
+            expected="(H, W) int",
+            got=f"{arr.shape} {arr.dtype}",
+        )
+    if arr.size and arr.min() < 0:
+        raise DataError(
+            "label map has negative values",
+            field="labels",
+            expected=">= 0 (0 = unlabelled)",
+            got=int(arr.min()),
+        )
+    return arr.astype(np.int64, copy=False)
+
+
+def _class_pixels(labels: np.ndarray) -> dict[int, np.ndarray]:
+    """Sorted flat indices of each class present (ascending class order)."""
+    flat = labels.ravel()
+    order = np.argsort(flat, kind="stable")
+    classes, starts = np.unique(flat[order], return_index=True)
+    ends = np.append(starts[1:], flat.size)
+    return {
+        int(c): order[s:e].astype(np.int64)
+        for c, s, e in zip(classes, starts, ends, strict=True)
+        if c > 0
+    }
+
+
+def _round_half_up(x: float) -> int:
+    return int(np.floor(x + 0.5))
+
+
+def _random_train_size(n: int, spec: SplitSpec, cls: int, notes: list[str]) -> int:
+    """Training pixels of a class of ``n`` pixels, keeping a test pixel whenever n >= 2."""
+    if n == 1:
+        notes.append(f"class {cls} has a single pixel: it goes to train, no test pixel")
+        return 1
+    if spec.count is not None:
+        if n <= spec.count:
+            notes.append(
+                f"class {cls} has {n} pixels <= {spec.count} requested: {n - 1} train, 1 test"
+            )
+            return n - 1
+        return spec.count
+    assert spec.ratio is not None
+    return min(max(1, _round_half_up(spec.ratio * n)), n - 1)
+
+
+def _random_split(
+    pixels: dict[int, np.ndarray], spec: SplitSpec, rng: np.random.Generator, notes: list[str]
+) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    train: dict[int, np.ndarray] = {}
+    test = []
+    for cls, idx in pixels.items():
+        n_train = _random_train_size(idx.size, spec, cls, notes)
+        perm = rng.permutation(idx.size)
+        train[cls] = np.sort(idx[perm[:n_train]])
+        test.append(idx[perm[n_train:]])
+    return train, _union(test)
+
+
+def auto_block_size(shape: tuple[int, int], patch_size: int) -> int:
+    """Automatic disjoint block: ``max(patch_size, min(H, W) // 8)``, at most ``min(H, W)``.
+
+    At least a patch wide, so a block's interior survives the guard band; about an eighth of
+    the shorter side, so a scene has >= 64 blocks and a field-sized class spans several
+    (145 x 145 Indian Pines with p=15 -> 18; 610 x 340 Pavia University -> 42).
+    """
+    return max(1, min(max(patch_size, min(shape) // 8), min(shape)))
+
+
+def _block_ids(idx: np.ndarray, width: int, block: int) -> np.ndarray:
+    rows, cols = np.divmod(idx, width)
+    n_block_cols = -(-width // block)
+    return (rows // block) * n_block_cols + cols // block
+
+
+def _disjoint_class(
+    idx: np.ndarray, width: int, block: int, ratio: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split one class's pixels by whole blocks; halve the block while it spans too few."""
+    ids = _block_ids(idx, width, block)
+    while block > 1 and np.unique(ids).size < MIN_BLOCKS_PER_CLASS:
+        block = max(1, block // 2)
+        ids = _block_ids(idx, width, block)
+    blocks, sizes = np.unique(ids, return_counts=True)
+    if blocks.size < 2:  # a single pixel
+        return idx, idx[:0]
+    perm = rng.permutation(blocks.size)
+    cumulative = np.cumsum(sizes[perm])[:-1]  # leave at least one block for test
+    n_blocks = int(np.argmin(np.abs(cumulative - ratio * idx.size))) + 1
+    chosen = np.isin(ids, blocks[perm[:n_blocks]])
+    return idx[chosen], idx[~chosen]
+
+
+def _disjoint_split(
+    pixels: dict[int, np.ndarray],
+    spec: SplitSpec,
+    shape: tuple[int, int],
+    patch_size: int,
+    rng: np.random.Generator,
+    notes: list[str],
+) -> tuple[dict[int, np.ndarray], np.ndarray]:
+    ratio = spec.ratio if spec.ratio is not None else DEFAULT_DISJOINT_RATIO
+    block = spec.block if spec.block is not None else auto_block_size(shape, patch_size)
+    notes.append(f"disjoint blocks of {block} x {block} pixels")
+    train: dict[int, np.ndarray] = {}
+    test = []
+    for cls, idx in pixels.items():
+        train[cls], cls_test = _disjoint_class(idx, shape[1], block, ratio, rng)
+        if cls_test.size == 0:
+            notes.append(f"class {cls} has a single pixel: it goes to train, no test pixel")
+        test.append(cls_test)
+    return train, _union(test)
+
+
+def _carve_val(
+    train: dict[int, np.ndarray], val_fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Move round(val_fraction * n) of each class's training pixels (>= 1 when n >= 3) to val."""
+    keep, val = [], []
+    for idx in train.values():
+        n = idx.size
+        n_val = _round_half_up(val_fraction * n) if val_fraction > 0 else 0
+        if val_fraction > 0 and n >= 3:
+            n_val = max(1, n_val)
+        n_val = min(n_val, n - 1)  # every class keeps a training pixel
+        perm = rng.permutation(n)
+        val.append(idx[perm[:n_val]])
+        keep.append(idx[perm[n_val:]])
+    return _union(keep), _union(val)
+
+
+def _union(parts: Sequence[np.ndarray]) -> np.ndarray:
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.concatenate(parts)).astype(np.int64)
+
+
+def _apply_guard(
+    shape: tuple[int, int],
+    seen: np.ndarray,
+    test: np.ndarray,
+    patch_size: int,
+    labels: np.ndarray,
+    notes: list[str],
+) -> np.ndarray:
+    """Drop test pixels within Chebyshev distance patch_size // 2 of any train/val pixel."""
+    mask = np.zeros(shape[0] * shape[1], dtype=bool)
+    mask[seen] = True
+    near = ndimage.maximum_filter(mask.reshape(shape), size=patch_size, mode="constant")
+    hit = near.ravel()[test]
+    notes.append(
+        f"guard band of {patch_size // 2} pixels removed {int(hit.sum())} of {test.size} "
+        "test pixels"
+    )
+    kept = test[~hit]
+    flat = labels.ravel()
+    lost = np.setdiff1d(np.unique(flat[test]), np.unique(flat[kept]))
+    for cls in lost:
+        notes.append(f"class {int(cls)} has no test pixel left after the guard band")
+    return kept
+
+
+def _check_options(patch_size: int, val_fraction: float) -> None:
+    if (
+        isinstance(patch_size, bool)
+        or not isinstance(patch_size, int | np.integer)
+        or (patch_size < 1 or patch_size % 2 == 0)
+    ):
+        raise ConfigError(f"patch_size must be an odd integer >= 1, got {patch_size!r}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
+
+
+def make_split(
+    labels: np.ndarray,
+    spec: SplitSpec | str,
+    *,
+    seed: int,
+    patch_size: int = 15,
+    val_fraction: float = 0.1,
+) -> Split:
+    """Split a ``(H, W)`` label map's labelled pixels into train / val / test.
+
+    ``random``: stratified per class. With a ratio, round(ratio * n) training pixels per class
+    (at least 1); with a count, ``count`` per class, and a class with n <= count pixels keeps
+    one test pixel (n - 1 train) with a note. A one-pixel class goes to train (note).
+
+    ``disjoint``: the scene is cut into square blocks (``block``, or :func:`auto_block_size`).
+    For each class independently its blocks are shuffled and whole blocks go to train until
+    the class's train share is closest to ``ratio`` (default 0.1; at least one block, and at
+    least one block left for test). A class spanning fewer than ``MIN_BLOCKS_PER_CLASS`` (8)
+    blocks has its block halved (for that class only) until it does or the block is 1 pixel,
+    so a small class still gets both train and test blocks. Then every test pixel within
+    ``patch_size // 2`` (Chebyshev) of any train or val pixel of any class is dropped, so
+    :meth:`Split.leakage` is exactly 0.
+
+    ``file:SPLIT.npz`` reuses a saved split as is (its own val); ``file:TRAIN,TEST`` reads two
+    label rasters (e.g. Houston 2013's train and test ground truth).
+
+    Validation, for random/disjoint/raster files: carved out of each class's training pixels,
+    round(val_fraction * n_train) and at least 1 when the class has >= 3 training pixels. The
+    protocol's labelled budget includes the validation pixels: ``random:5`` leaves 4 pixels
+    per class to train and 1 to validate. ``val_fraction=0`` gives an empty val. Val is drawn
+    at random inside the training pixels even for ``disjoint`` (it guides early stopping only).
+
+    Same seed -> same split on every machine (numpy's PCG64 via SeedSequence; classes are
+    processed in ascending order). Changing ``val_fraction`` never changes the test set.
+    """
+    if isinstance(spec, str):
+        spec = parse_split(spec)
+    _check_options(patch_size, val_fraction)
+    label_map = _check_labels(labels)
+    shape = (int(label_map.shape[0]), int(label_map.shape[1]))
+    split_rng, val_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    if spec.kind == "file":
+        return _split_from_file(label_map, spec, seed, patch_size, val_fraction, val_rng)
+    pixels = _class_pixels(label_map)
+    if not pixels:
+        raise DataError(
+            "label map has no labelled pixel",
+            field="labels",
+            expected="some pixels > 0",
+            got="all 0",
+        )
+    notes: list[str] = []
+    if spec.kind == "random":
+        train, test = _random_split(pixels, spec, split_rng, notes)
+    else:
+        train, test = _disjoint_split(pixels, spec, shape, patch_size, split_rng, notes)
+    train_idx, val_idx = _carve_val(train, val_fraction, val_rng)
+    if spec.kind == "disjoint":
+        seen = np.union1d(train_idx, val_idx)
+        test = _apply_guard(shape, seen, test, patch_size, label_map, notes)
+    return Split(shape, train_idx, val_idx, test, str(spec), int(seed), patch_size, tuple(notes))
+
+
+# --------------------------------------------------------------------------- split files
+
+
+def _split_from_file(
+    labels: np.ndarray,
+    spec: SplitSpec,
+    seed: int,
+    patch_size: int,
+    val_fraction: float,
+    val_rng: np.random.Generator,
+) -> Split:
+    assert spec.path is not None
+    parts = [p.strip() for p in spec.path.split(",")]
+    if len(parts) == 1 and parts[0].lower().endswith(".npz"):
+        return _split_from_npz(labels, parts[0], patch_size)
+    if len(parts) != 2 or not all(parts):
+        raise _bad_split(str(spec), "file needs SPLIT.npz or TRAIN_LABELS,TEST_LABELS")
+    from mssfe.data.readers import load_labels  # lazy: readers pull in heavy format libraries
+
+    train_map = _raster_matching(load_labels(parts[0]), labels, parts[0])
+    test_map = _raster_matching(load_labels(parts[1]), labels, parts[1])
+    train_all = np.flatnonzero(train_map.ravel() > 0).astype(np.int64)
+    test = np.flatnonzero(test_map.ravel() > 0).astype(np.int64)
+    if train_all.size == 0:
+        raise DataError(
+            "train raster labels no pixel", file=parts[0], expected="some pixels > 0", got="all 0"
+        )
+    overlap = np.intersect1d(train_all, test)
+    if overlap.size:
+        raise DataError(
+            "train and test rasters label the same pixels",
+            file=spec.path,
+            expected="no overlap",
+            got=f"{overlap.size} shared pixels",
+        )
+    by_class = _class_pixels(np.where(train_map > 0, labels, 0))
+    train, val = _carve_val(by_class, val_fraction, val_rng)
+    return Split(
+        labels.shape,
+        train,
+        val,
+        test,
+        str(spec),
+        int(seed),
+        patch_size,
+        (f"read from {spec.path}",),
+    )
+
+
+def _raster_matching(raster: np.ndarray, labels: np.ndarray, path: str) -> np.ndarray:
+    """Check a train/test raster against the scene's labels: same shape, same classes."""
+    arr = np.asarray(raster)
+    if arr.shape != labels.shape:
+        raise DataError(
+            "label raster does not match the scene", file=path, expected=labels.shape, got=arr.shape
+        )
+    arr = arr.astype(np.int64)
+    marked = arr > 0
+    mismatch = int(np.count_nonzero(arr[marked] != labels[marked]))
+    if mismatch:
+        raise DataError(
+            "label raster disagrees with the scene's labels",
+            file=path,
+            expected="the same class at every labelled pixel",
+            got=f"{mismatch} pixels differ",
+        )
+    return arr
+
+
+def _split_from_npz(labels: np.ndarray, path: str, patch_size: int) -> Split:
+    saved = Split.load(path)
+    if saved.shape != labels.shape:
+        raise DataError(
+            "split does not match the scene",
+            file=path,
+            field="shape",
+            expected=labels.shape,
+            got=saved.shape,
+        )
+    flat = labels.ravel()
+    for name in ("train", "val", "test"):
+        unlabelled = int(np.count_nonzero(flat[getattr(saved, name)] == 0))
+        if unlabelled:
+            raise DataError(
+                "split uses unlabelled pixels",
+                file=path,
+                field=name,
+                expected="only labelled pixels",
+                got=f"{unlabelled} unlabelled",
+            )
+    return Split(
+        saved.shape,
+        saved.train,
+        saved.val,
+        saved.test,
+        saved.protocol,
+        saved.seed,
+        patch_size,
+        (*saved.notes, f"read from {path}"),
+    )
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def format_counts(split: Split, labels: np.ndarray, class_names: Sequence[str] | None) -> str:
+    """A per-class train / val / test table, then protocol, seed, leakage and notes."""
+    counts = split.counts(labels)
+    names = list(class_names) if class_names is not None else []
+    names += [f"class {k}" for k in range(len(names) + 1, counts.shape[0] + 1)]
+    width = max([len("class"), *(len(n) for n in names[: counts.shape[0]])])
+    lines = [f"{'#':>3}  {'class':<{width}}  {'train':>7}  {'val':>7}  {'test':>7}"]
+    for k, (n_train, n_val, n_test) in enumerate(counts, start=1):
+        lines.append(f"{k:>3}  {names[k - 1]:<{width}}  {n_train:>7}  {n_val:>7}  {n_test:>7}")
+    total = counts.sum(axis=0)
+    lines.append(f"{'':>3}  {'total':<{width}}  {total[0]:>7}  {total[1]:>7}  {total[2]:>7}")
+    lines.append(f"protocol {split.protocol}, seed {split.seed}, patch {split.patch_size}")
+    lines.append(f"leakage {split.leakage():.1%} of test patches contain a train/val pixel")
+    lines.extend(f"note: {note}" for note in split.notes)
+    return "\n".join(lines)

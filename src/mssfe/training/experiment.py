@@ -1,0 +1,92 @@
+"""Several seeds of one configuration, and their mean ± std."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from mssfe.data.scenes import Scene
+from mssfe.evaluation.metrics import Summary, aggregate, format_pm
+from mssfe.training.config import RunConfig
+from mssfe.training.trainer import LAST_CHECKPOINT, RunResult, train
+from mssfe.utils.atomic import atomic_write_json, atomic_write_text
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a protocol or scene name ('random:0.1' -> 'random-0.1')."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "run"
+
+
+def group_dir(out: str | Path, config: RunConfig) -> Path:
+    scene = Path(config.data.cube).stem if config.data.cube else config.data.scene
+    return Path(out) / slug(scene) / slug(config.model) / slug(config.data.split)
+
+
+def run_dir_for(out: str | Path, config: RunConfig) -> Path:
+    return group_dir(out, config) / f"seed{config.seed}"
+
+
+def train_seeds(
+    config: RunConfig, seeds: list[int], out: str | Path, *, scene: Scene | None = None
+) -> tuple[list[RunResult], Summary]:
+    """Train one run per seed (finished runs are kept, interrupted ones resumed) and summarise."""
+    results = []
+    for seed in seeds:
+        cfg = replace(config, seed=seed)
+        run_dir = run_dir_for(out, cfg)
+        # a finished or interrupted run is resumed: finished ones only re-read their best weights
+        resume = (run_dir / LAST_CHECKPOINT).exists()
+        results.append(train(cfg, run_dir, scene=scene, resume=resume))
+    summary = aggregate([r.metrics for r in results])
+    write_summary(group_dir(out, config), config, seeds, results, summary, scene)
+    return results, summary
+
+
+def write_summary(
+    directory: Path,
+    config: RunConfig,
+    seeds: list[int],
+    results: list[RunResult],
+    summary: Summary,
+    scene: Scene | None,
+) -> None:
+    names = list(scene.class_names) if scene is not None else []
+    payload: dict[str, Any] = {
+        "scene": config.data.scene,
+        "model": config.model,
+        "protocol": config.data.split,
+        "seeds": seeds,
+        "summary": summary.to_dict(),
+        "class_names": names,
+        "runs": [str(r.run_dir) for r in results],
+        "train_seconds": [r.train_seconds for r in results],
+    }
+    atomic_write_json(directory / "summary.json", payload)
+    atomic_write_text(directory / "summary.md", format_summary(payload))
+
+
+def format_summary(payload: dict[str, Any]) -> str:
+    s = payload["summary"]
+    mean, std = s["mean"], s["std"]
+    lines = [
+        f"# {payload['model']} on {payload['scene']}, split `{payload['protocol']}`, "
+        f"{s['n_runs']} seeds {payload['seeds']}",
+        "",
+        "| metric | mean ± std (%) |",
+        "|---|---|",
+        *(
+            f"| {k.upper() if k != 'kappa' else 'kappa'} | {format_pm(mean[k], std[k])} |"
+            for k in ("oa", "aa", "kappa")
+        ),
+    ]
+    if payload["class_names"]:
+        lines += ["", "| class | accuracy mean ± std (%) |", "|---|---|"]
+        lines += [
+            f"| {n} | {format_pm(m, d)} |"
+            for n, m, d in zip(
+                payload["class_names"], s["per_class_mean"], s["per_class_std"], strict=True
+            )
+        ]
+    return "\n".join(lines) + "\n"
