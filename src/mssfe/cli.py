@@ -154,7 +154,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mssfe.training.trainer import load_scene_for, train
 
     if args.resume:
-        result = train(None, args.resume, resume=True)  # type: ignore[arg-type]
+        result = train(None, args.resume, resume=True)
         _print_metrics(result.metrics)
         return 0
     config = _train_config(args)

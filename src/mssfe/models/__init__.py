@@ -1,0 +1,38 @@
+"""Models: a registry of HSI classifiers taking patches ``(N, 1, B, p, p)``.
+
+Importing this package registers every model family; ask for one by name with
+:func:`create_model` (see :mod:`mssfe.models.registry`).
+"""
+
+from __future__ import annotations
+
+from mssfe.models import ms2fenet as ms2fenet  # registers 'ms2fenet'
+from mssfe.models.registry import (
+    ModelSpec,
+    create_model,
+    get_model_spec,
+    list_models,
+    make_config,
+    register_model,
+)
+from mssfe.models.summary import (
+    LayerRow,
+    count_parameters,
+    flops_per_pixel,
+    format_summary,
+    layer_table,
+)
+
+__all__ = [
+    "LayerRow",
+    "ModelSpec",
+    "count_parameters",
+    "create_model",
+    "flops_per_pixel",
+    "format_summary",
+    "get_model_spec",
+    "layer_table",
+    "list_models",
+    "make_config",
+    "register_model",
+]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,13 @@ from mssfe.training.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
-from mssfe.training.config import RunConfig, config_to_dict, config_to_toml, load_config
+from mssfe.training.config import (
+    RunConfig,
+    config_from_dict,
+    config_to_dict,
+    config_to_toml,
+    load_config,
+)
 from mssfe.training.record import git_commit, machine, package_versions
 from mssfe.training.runtime import autocast, resolve_device, seed_everything, set_threads
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
@@ -64,9 +70,12 @@ def resolve(config: RunConfig) -> RunConfig:
     spec = get_model_spec(config.model)
     model_cfg = make_config(config.model, **config.model_args)
     defaults = {**FALLBACK_TRAINING, **spec.training}
-    optim = config.optim
-    filled = {k: (v if v is not None else defaults.get(k)) for k, v in asdict(optim).items()}
-    return replace(config, model_args=asdict(model_cfg), optim=type(optim)(**filled))
+    filled = {k: (v if v is not None else defaults.get(k)) for k, v in asdict(config.optim).items()}
+    # through the validating constructor, so a registry default of the wrong type fails here
+    return config_from_dict(
+        {**config_to_dict(config), "model_args": asdict(model_cfg), "optim": filled},
+        where=f"defaults of model '{config.model}'",
+    )
 
 
 @dataclass(frozen=True)
@@ -243,7 +252,7 @@ def _better(score: tuple[float, float], best: tuple[float, float] | None) -> boo
 
 
 def train(
-    config: RunConfig,
+    config: RunConfig | None,
     run_dir: str | Path,
     *,
     scene: Scene | None = None,
@@ -261,6 +270,8 @@ def train(
             raise MssfeError(f"{run_dir}: nothing to resume (no {CONFIG_FILE})")
         config = load_config(run_dir / CONFIG_FILE)
     else:
+        if config is None:
+            raise ConfigError("train() needs a config unless resume=True")
         config = resolve(config)
         if (run_dir / LAST_CHECKPOINT).exists():
             raise MssfeError(f"{run_dir}: already holds a run; use --resume or another --out")
