@@ -63,7 +63,6 @@ def cmd_split(args: argparse.Namespace) -> int:
         f"{scene.name}{tag}: split {split.protocol}, seed {split.seed}, patch size {split.patch_size}"
     )
     print(format_counts(split, scene.labels, scene.class_names))
-    print(f"leakage: {split.leakage():.2%} of test patches contain a training or validation pixel")
     for note in split.notes:
         print(f"note: {note}")
     if args.out:
@@ -208,11 +207,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from mssfe.data.simulate import save_simulated, simulate_layout
+    from mssfe.data.simulate import load_recipe, save_simulated, simulate, simulate_layout
 
-    sim = simulate_layout(
-        args.layout, noise_seed=args.seed, scale=args.scale, difficulty=args.difficulty
-    )
+    if args.recipe:  # a user's label raster with a user's class-to-material recipe
+        from mssfe.data.readers import load_labels
+
+        sim = simulate(
+            load_labels(args.layout, args.labels_var),
+            load_recipe(args.recipe),
+            scene_seed=args.scene_seed,
+            noise_seed=args.seed,
+            difficulty=args.difficulty,
+            scale=args.scale,
+        )
+    else:
+        sim = simulate_layout(
+            args.layout, noise_seed=args.seed, scale=args.scale, difficulty=args.difficulty
+        )
     save_simulated(args.out, sim)
     print(
         f"{args.layout}-sim (simulator {sim.version}, scene seed {sim.scene_seed}, noise seed {sim.noise_seed}, "
@@ -297,7 +308,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "simulate", help="simulate a scene on a real label layout with measured spectra"
     )
-    p.add_argument("--layout", required=True, help="IndianPines | PaviaU | Salinas")
+    p.add_argument(
+        "--layout",
+        required=True,
+        help="IndianPines | PaviaU | Salinas, or a label raster file with --recipe",
+    )
+    p.add_argument("--recipe", help="TOML class-to-material recipe for a user's label raster")
+    p.add_argument("--labels-var", help="variable of the labels inside a .mat/.npz layout file")
+    p.add_argument(
+        "--scene-seed", type=int, default=0, help="scene seed of a user layout (endmembers, fields)"
+    )
     p.add_argument(
         "--seed", type=int, default=0, help="noise seed (the scene seed is fixed per layout)"
     )

@@ -1,0 +1,110 @@
+"""The command line on real shipped data: help, scenes, split, info, errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mssfe.cli import main
+
+
+def test_help_lists_the_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    for command in ("scenes", "split", "info", "train", "evaluate", "simulate", "demo"):
+        assert command in out
+
+
+def test_scenes_lists_every_registered_scene(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    assert main(["scenes", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in (
+        "IndianPines",
+        "PaviaU",
+        "Salinas",
+        "SalinasA",
+        "PaviaC",
+        "KSC",
+        "Botswana",
+        "Houston2013",
+        "IndianPines-sim",
+    ):
+        assert name in out
+    assert "embedded" in out and "missing" in out
+    assert str(tmp_path) in out
+
+
+def test_split_works_without_the_cube(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(
+            [
+                "split",
+                "--scene",
+                "IndianPines",
+                "--split",
+                "random:0.1",
+                "--seed",
+                "0",
+                "--no-download",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "Alfalfa" in out and "Stone-Steel-Towers" in out
+    assert "leakage" in out
+
+
+def test_disjoint_split_reports_zero_leakage(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["split", "--scene", "PaviaU", "--split", "disjoint", "--no-download"]) == 0
+    assert "leakage 0.0%" in capsys.readouterr().out
+
+
+def test_info_prints_parameters_and_flops(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["info", "ms2fenet", "--scene", "IndianPines"]) == 0
+    out = capsys.readouterr().out
+    assert "371,314" in out or "371314" in out
+
+
+def test_user_errors_are_one_line_without_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["split", "--scene", "IndianPine", "--no-download"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'IndianPines'" in err
+    assert "Traceback" not in err
+
+
+def test_console_entry_point_runs_as_a_module() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mssfe", "--version"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0 and "mssfe" in proc.stdout
+
+
+def test_simulate_writes_a_named_simulated_cube(tmp_path) -> None:
+    from mssfe.data.simulate import load_simulated
+
+    out = tmp_path / "sim.npz"
+    assert main(["simulate", "--layout", "IndianPines", "--seed", "1", "--out", str(out)]) == 0
+    sim = load_simulated(out)
+    assert sim.cube.shape == (145, 145, 200) and sim.noise_seed == 1
+
+
+def test_simulate_a_user_layout_with_a_user_recipe(tmp_path) -> None:
+    from importlib import resources
+
+    import numpy as np
+
+    from mssfe.data.simulate import layout_labels, load_simulated
+
+    layout = tmp_path / "layout.npy"
+    np.save(layout, layout_labels("IndianPines")[:40, :50])
+    recipe = resources.files("mssfe.data") / "recipes" / "IndianPines.toml"
+    out = tmp_path / "mine.npz"
+    assert (
+        main(["simulate", "--layout", str(layout), "--recipe", str(recipe), "--out", str(out)]) == 0
+    )
+    sim = load_simulated(out)
+    assert sim.cube.shape[:2] == (40, 50)
+    np.testing.assert_array_equal(sim.labels, layout_labels("IndianPines")[:40, :50])
