@@ -73,10 +73,14 @@ def cmd_split(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from mssfe.data.scenes import find_scene_info
-    from mssfe.models import create_model, make_config
+    from mssfe.models import create_model, get_model_spec, make_config
     from mssfe.models.summary import format_summary
 
     info = find_scene_info(args.scene)
+    spec = get_model_spec(args.model)
+    if spec.kind != "torch":
+        print(f"{args.model}: {spec.paper}\nnot a neural network: no layer table or FLOPs")
+        return 0
     cfg = make_config(args.model, **_parse_model_args(args.model_arg))
     n_bands = getattr(cfg, "n_components", None) or info.shape[2]
     patch = getattr(cfg, "patch_size", None) or 1
@@ -232,6 +236,91 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- predict / report (issue 7) ---------------------------------------------------------------
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from mssfe.evaluation.predict import describe_timings, load_run, predict_scene, write_prediction
+    from mssfe.training.runtime import resolve_device
+
+    device = resolve_device(args.device)
+    runs = [load_run(d, device=device) for d in [args.run_dir, *(args.runs or [])]]
+    crs = transform = None
+    if args.cube:
+        from mssfe.data.readers import load_cube
+
+        loaded = load_cube(args.cube, args.var)
+        cube, crs, transform = loaded.data, loaded.crs, loaded.transform
+        name, simulated = Path(args.cube).stem, False
+    else:
+        from mssfe.data.scenes import load_scene
+
+        scene = load_scene(args.scene or runs[0].scene_name, data_dir=args.data_dir)
+        cube, crs, transform = scene.require_cube(), scene.crs, scene.transform
+        name, simulated = scene.name, scene.simulated
+    result = predict_scene(
+        runs,
+        cube,
+        tile_rows=args.tile_rows,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+    )
+    paths = write_prediction(
+        args.out,
+        result,
+        class_names=runs[0].class_names,
+        colours=runs[0].colours,
+        crs=crs,
+        transform=transform,
+        simulated=simulated,
+        scene_name=name,
+        confidence=args.confidence,
+        extra={"runs": [str(r.run_dir) for r in runs]},
+    )
+    tag = " (simulated scene)" if simulated else ""
+    print(f"{name}{tag}: {len(runs)} run(s); {describe_timings(result.timings)}")
+    for path in paths.values():
+        print(f"saved {path}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from mssfe.evaluation.report import write_report
+
+    html_path, md_path = write_report(args.path, args.out, with_maps=not args.no_maps)
+    print(f"saved {html_path}\nsaved {md_path}")
+    return 0
+
+
+def _add_predict_report_parsers(sub: Any) -> None:
+    p = sub.add_parser(
+        "predict", help="classify every pixel of a scene or cube with trained run(s)"
+    )
+    p.add_argument("run_dir", help="a run directory (config.toml, preprocessor.npz, best.pt)")
+    p.add_argument(
+        "--runs", nargs="+", metavar="RUN_DIR", help="more runs: probabilities are averaged"
+    )
+    p.add_argument("--scene", help="registered scene (default: the run's own scene)")
+    p.add_argument("--cube", help="your own cube file instead of --scene (its CRS is kept)")
+    p.add_argument("--var", help="variable of the cube inside a .mat/.npz file")
+    p.add_argument("--data-dir", help="directory searched first for scene files")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--tile-rows", type=int, default=32, help="rows per streamed tile")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument(
+        "--confidence", action="store_true", help="also write the max-probability raster"
+    )
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("report", help="HTML + Markdown report of a run, seed group or benchmark")
+    p.add_argument("path", help="run directory, directory with summary.json, or with results.json")
+    p.add_argument("--out", help="output directory (default: PATH/report)")
+    p.add_argument("--no-maps", action="store_true", help="skip the full-scene classification maps")
+    p.set_defaults(func=cmd_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mssfe", description="Hyperspectral image classification with MS²FENet and baselines."
@@ -338,6 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_demo)
+    _add_predict_report_parsers(sub)
     return parser
 
 

@@ -8,6 +8,7 @@ Patch layout ``(1, C, p, p)`` = (1, spectral, height, width), as the 3-D network
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -177,6 +178,13 @@ class PatchDataset(Dataset[tuple[torch.Tensor, int]]):
                 got=int(arr.min()),
             )
         return arr.astype(np.int64)
+
+    def with_pixels(self, flat_idx: np.ndarray, targets: np.ndarray | None) -> PatchDataset:
+        """Another pixel selection over the same padded cube (shared, not copied)."""
+        other = copy.copy(self)
+        other.flat_idx = self._check_index(flat_idx)
+        other.targets = None if targets is None else other._check_targets(targets)
+        return other
 
     def __len__(self) -> int:
         return int(self.flat_idx.size)

@@ -6,7 +6,13 @@ Importing this package registers every model family; ask for one by name with
 
 from __future__ import annotations
 
+from mssfe.models import a2s2k as a2s2k  # registers 'a2s2k'
+from mssfe.models import cnn3d as cnn3d  # registers 'cnn3d'
+from mssfe.models import hybridsn as hybridsn  # registers 'hybridsn'
 from mssfe.models import ms2fenet as ms2fenet  # registers 'ms2fenet'
+from mssfe.models import ssftt as ssftt  # registers 'ssftt'
+from mssfe.models import ssrn as ssrn  # registers 'ssrn'
+from mssfe.models import svm as svm  # registers 'svm' (kind "sklearn")
 from mssfe.models.registry import (
     ModelSpec,
     create_model,

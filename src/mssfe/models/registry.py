@@ -47,13 +47,19 @@ class ModelSpec:
     build: BuildFn
     training: Mapping[str, Any]
     paper: str
+    kind: str = "torch"  # "torch": an nn.Module on patches; "sklearn": a fit/predict estimator
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register_model(
-    name: str, config_cls: type, *, training: Mapping[str, Any], paper: str
+    name: str,
+    config_cls: type,
+    *,
+    training: Mapping[str, Any],
+    paper: str,
+    kind: str = "torch",
 ) -> Callable[[F], F]:
     """Decorator registering ``build(config, n_bands, n_classes)`` under ``name``.
 
@@ -71,6 +77,7 @@ def register_model(
             build=build,
             training=types.MappingProxyType(dict(training)),
             paper=paper,
+            kind=kind,
         )
         return build
 

@@ -12,6 +12,7 @@ import json
 import math
 import time
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,14 @@ from mssfe.training.config import (
     config_to_dict,
     config_to_toml,
     load_config,
+)
+from mssfe.training.distributed import (
+    DistContext,
+    check_world,
+    init_distributed,
+    local_device,
+    unwrap,
+    wrap_ddp,
 )
 from mssfe.training.record import git_commit, machine, package_versions
 from mssfe.training.runtime import autocast, resolve_device, seed_everything, set_threads
@@ -88,10 +97,18 @@ class PreparedData:
     features: np.ndarray  # (H, W, C) float32 after preprocessing
     patch_size: int
 
-    def dataset(self, which: str) -> PatchDataset:
+    @cached_property
+    def _padded(self) -> PatchDataset:
+        """The padded feature cube, made once and shared by every pixel selection."""
+        empty = np.zeros(0, dtype=np.int64)
+        return PatchDataset(self.features, empty, empty, self.patch_size)
+
+    def dataset(self, which: str, part: slice | None = None) -> PatchDataset:
+        """Patches of the split's ``train``/``val``/``test`` pixels (optionally a slice of them)."""
         idx = getattr(self.split, which)
-        targets = self.scene.labels.ravel()[idx] - 1
-        return PatchDataset(self.features, idx, targets, self.patch_size)
+        if part is not None:
+            idx = idx[part]
+        return self._padded.with_pixels(idx, self.scene.labels.ravel()[idx] - 1)
 
 
 def load_scene_for(config: RunConfig) -> Scene:
@@ -145,6 +162,18 @@ def _batches(n: int, batch_size: int, order: torch.Tensor) -> list[list[int]]:
     return chunks
 
 
+def _forward_chunk(model: nn.Module, device: torch.device, batch_size: int) -> int:
+    """Sub-batch size for the forward pass: a model's ``cpu_forward_chunk`` on CPU, if it
+    declares one, else the whole batch. Small chunks keep MS2FENet's 3-D activations in cache
+    (1.3x, benchmarks/speed_ms2fenet.py) but make PyTorch's own NCDHW depthwise conv much
+    slower, so only a model that measured it asks for it. In eval mode each sample's output
+    is independent of the others: the result is the same.
+    """
+    inner = getattr(model, "module", model)  # DistributedDataParallel
+    chunk = getattr(inner, "cpu_forward_chunk", None) if device.type == "cpu" else None
+    return int(chunk) if chunk else batch_size
+
+
 @torch.inference_mode()
 def predict_dataset(
     model: nn.Module,
@@ -152,14 +181,21 @@ def predict_dataset(
     device: torch.device,
     batch_size: int = 256,
     precision: str = "32",
+    forward_chunk: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Class indices (N,) and softmax probabilities (N, K) for every sample of ``dataset``."""
+    """Class indices (N,) and softmax probabilities (N, K) for every sample of ``dataset``.
+
+    ``batch_size`` patches are cut at a time; the model sees ``forward_chunk`` of them per
+    call (default: the model's ``cpu_forward_chunk`` on CPU if it has one, else the batch).
+    """
     model.eval()
+    chunk = forward_chunk or _forward_chunk(model, device, batch_size)
     preds, probs = [], []
     for start in range(0, len(dataset), batch_size):
         x, _ = dataset.get_batch(list(range(start, min(start + batch_size, len(dataset)))))
+        x = x.to(device, non_blocking=True)
         with autocast(device, precision):
-            logits = model(x.to(device, non_blocking=True))
+            logits = torch.cat([model(part) for part in torch.split(x, chunk)])
         p = torch.softmax(logits.float(), dim=1).cpu()
         probs.append(p.numpy())
         preds.append(p.argmax(1).numpy())
@@ -175,14 +211,23 @@ def _targets(dataset: PatchDataset) -> np.ndarray:
 
 
 def _evaluate_loss_acc(
-    model: nn.Module, dataset: PatchDataset, device: torch.device, precision: str
+    model: nn.Module,
+    dataset: PatchDataset,
+    device: torch.device,
+    precision: str,
+    ctx: DistContext | None = None,
 ) -> tuple[float, float]:
+    """Mean loss and accuracy on ``dataset``; under torchrun each rank takes a slice, then sums."""
+    ctx = ctx or DistContext()
     if len(dataset) == 0:
         return math.nan, math.nan
-    pred, prob = predict_dataset(model, dataset, device, precision=precision)
-    targets = _targets(dataset)
-    nll = -np.log(np.clip(prob[np.arange(len(targets)), targets], 1e-12, None)).mean()
-    return float(nll), float((pred == targets).mean())
+    part = ctx.local_slice(len(dataset))
+    local = dataset.with_pixels(dataset.flat_idx[part], _targets(dataset)[part])
+    pred, prob = predict_dataset(unwrap(model), local, device, precision=precision)
+    targets = _targets(local)
+    nll = -np.log(np.clip(prob[np.arange(len(targets)), targets], 1e-12, None)).sum()
+    nll_sum, correct, n = ctx.sum([float(nll), float((pred == targets).sum()), float(len(targets))])
+    return nll_sum / n, correct / n
 
 
 def _make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
@@ -251,6 +296,140 @@ def _better(score: tuple[float, float], best: tuple[float, float] | None) -> boo
     return score[0] > best[0] or (score[0] == best[0] and score[1] < best[1])
 
 
+@dataclass
+class _Loop:
+    """The mutable pieces of one training run (model, optimiser, progress state)."""
+
+    config: RunConfig
+    run_dir: Path
+    data: PreparedData
+    model: nn.Module  # possibly DDP-wrapped
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    ctx: DistContext
+    state: dict[str, Any]
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {
+            "model": unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": capture_rng_state(),
+            **self.state,
+        }
+
+    def restore(self, ck: dict[str, Any]) -> None:
+        unwrap(self.model).load_state_dict(ck["model"])
+        self.optimizer.load_state_dict(ck["optimizer"])
+        self.scheduler.load_state_dict(ck["scheduler"])
+        restore_rng_state(ck["rng"])
+        self.state = {k: ck[k] for k in self.state}
+
+
+def _new_state() -> dict[str, Any]:
+    return {"epoch": 0, "best_score": None, "best_epoch": 0, "bad_epochs": 0, "train_seconds": 0.0}
+
+
+def _train_epoch(loop: _Loop, train_ds: PatchDataset, epoch: int) -> tuple[float, float]:
+    """One pass over the training pixels; returns (mean loss, accuracy) over all ranks.
+
+    Every rank builds the same global batch (same order, same augmentation) and trains on its
+    slice; the loss is weighted so DDP's gradient average equals the global-batch gradient.
+    """
+    cfg, ctx, device = loop.config, loop.ctx, loop.device
+    gen = _epoch_generator(cfg.seed, epoch)
+    order = torch.randperm(len(train_ds), generator=gen)
+    loss_fn = nn.CrossEntropyLoss()
+    loop.model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for batch in _batches(len(train_ds), int(cfg.optim.batch_size or 64), order):
+        x, y = train_ds.get_batch(batch)
+        if cfg.optim.augment:
+            x = augment_batch(x, gen)
+        part = ctx.local_slice(len(batch))
+        x, y = x[part].to(device, non_blocking=True), y[part].to(device, non_blocking=True)
+        loop.optimizer.zero_grad(set_to_none=True)
+        with autocast(device, cfg.runtime.precision):
+            logits = loop.model(x)
+            loss = loss_fn(logits.float(), y)
+        weight = len(y) * ctx.world_size / len(batch)
+        loop.scaler.scale(loss * weight).backward()
+        loop.scaler.step(loop.optimizer)
+        loop.scaler.update()
+        total_loss += float(loss.detach()) * len(y)
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(y)
+    loop.scheduler.step()
+    loss_sum, correct_sum, n = ctx.sum([total_loss, float(correct), float(seen)])
+    return loss_sum / max(n, 1.0), correct_sum / max(n, 1.0)
+
+
+def _end_epoch(
+    loop: _Loop, epoch: int, seconds: float, metrics: dict[str, float], has_val: bool
+) -> None:
+    """Early-stopping bookkeeping, the epoch's log line and checkpoints (rank 0 writes)."""
+    state = loop.state
+    score = (
+        (metrics["val_acc"], metrics["val_loss"])
+        if has_val
+        else (-metrics["loss"], metrics["loss"])
+    )
+    state["train_seconds"] += seconds
+    state["epoch"] = epoch
+    improved = _better(score, state["best_score"])
+    if improved:
+        state.update(best_score=score, best_epoch=epoch, bad_epochs=0)
+    else:
+        state["bad_epochs"] += 1
+    if not loop.ctx.is_main:
+        return
+    if improved:
+        save_checkpoint(
+            loop.run_dir / BEST_CHECKPOINT,
+            {"model": unwrap(loop.model).state_dict(), "epoch": epoch},
+        )
+    entry = {
+        "epoch": epoch,
+        **metrics,
+        "lr": loop.optimizer.param_groups[0]["lr"],
+        "seconds": round(seconds, 4),
+    }
+    _append_log(loop.run_dir / LOG_FILE, entry)
+    save_checkpoint(loop.run_dir / LAST_CHECKPOINT, loop.checkpoint_state())
+
+
+def _start(config: RunConfig | None, run_dir: Path, resume: bool) -> RunConfig:
+    if resume:
+        if not (run_dir / CONFIG_FILE).exists():
+            raise MssfeError(f"{run_dir}: nothing to resume (no {CONFIG_FILE})")
+        return load_config(run_dir / CONFIG_FILE)
+    if config is None:
+        raise ConfigError("train() needs a config unless resume=True")
+    if (run_dir / LAST_CHECKPOINT).exists():
+        raise MssfeError(f"{run_dir}: already holds a run; use --resume or another --out")
+    return resolve(config)
+
+
+def _prepare_run_dir(
+    config: RunConfig, run_dir: Path, scene: Scene, resume: bool, ctx: DistContext
+) -> PreparedData:
+    """Split and preprocessing: made fresh (rank 0 saves them) or reloaded on resume."""
+    if resume:
+        pre_path = run_dir / PREPROCESSOR_FILE
+        pre = Preprocessor.load(pre_path) if pre_path.exists() else None
+        return prepare_data(config, scene, Split.load(run_dir / SPLIT_FILE), pre)
+    data = prepare_data(config, scene)
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
+        data.split.save(run_dir / SPLIT_FILE)
+        data.preprocessor.save(run_dir / PREPROCESSOR_FILE)
+        (run_dir / LOG_FILE).unlink(missing_ok=True)
+    return data
+
+
 def train(
     config: RunConfig | None,
     run_dir: str | Path,
@@ -263,163 +442,108 @@ def train(
 
     ``resume`` continues from ``run_dir/last.pt`` with the saved config and split and ends with
     the same weights as an uninterrupted run. ``stop_after_epoch`` interrupts on purpose (tests).
+    Under torchrun the ranks share the work (see :mod:`mssfe.training.distributed`).
     """
+    if config is not None and not resume and get_model_spec(config.model).kind == "sklearn":
+        from mssfe.training.classic import train_classic  # lazy: classic imports this module
+
+        return train_classic(config, run_dir, scene=scene)
     run_dir = Path(run_dir)
-    if resume:
-        if not (run_dir / CONFIG_FILE).exists():
-            raise MssfeError(f"{run_dir}: nothing to resume (no {CONFIG_FILE})")
-        config = load_config(run_dir / CONFIG_FILE)
-    else:
-        if config is None:
-            raise ConfigError("train() needs a config unless resume=True")
-        config = resolve(config)
-        if (run_dir / LAST_CHECKPOINT).exists():
-            raise MssfeError(f"{run_dir}: already holds a run; use --resume or another --out")
+    config = _start(config, run_dir, resume)
     rt = config.runtime
     set_threads(rt.threads)
     seed_everything(config.seed, deterministic=rt.deterministic)
-    device = resolve_device(rt.device)
+    ctx = init_distributed(resolve_device(rt.device))
+    device = local_device(resolve_device(rt.device), ctx)
+    check_world(int(config.optim.batch_size or 64), ctx)
     scene = scene if scene is not None else load_scene_for(config)
-
-    split = Split.load(run_dir / SPLIT_FILE) if resume else None
-    pre = (
-        Preprocessor.load(run_dir / PREPROCESSOR_FILE)
-        if resume and (run_dir / PREPROCESSOR_FILE).exists()
-        else None
-    )
-    data = prepare_data(config, scene, split, pre)
-    if not resume:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
-        data.split.save(run_dir / SPLIT_FILE)
-        data.preprocessor.save(run_dir / PREPROCESSOR_FILE)
-        (run_dir / LOG_FILE).unlink(missing_ok=True)
-
-    n_bands = data.features.shape[2]
+    data = _prepare_run_dir(config, run_dir, scene, resume, ctx)
     model = create_model(
-        config.model, n_bands=n_bands, n_classes=scene.n_classes, **config.model_args
+        config.model, n_bands=data.features.shape[2], n_classes=scene.n_classes, **config.model_args
     ).to(device)
+    model = wrap_ddp(model, device, ctx)  # before the optimiser: it replaces batch-norm layers
     optimizer = _make_optimizer(model, config)
-    scheduler = _make_scheduler(optimizer, config)
-    scaler = torch.amp.GradScaler(device.type, enabled=rt.precision == "16")
-    state: dict[str, Any] = {
-        "epoch": 0,
-        "best_score": None,
-        "best_epoch": 0,
-        "bad_epochs": 0,
-        "train_seconds": 0.0,
-    }
+    loop = _Loop(
+        config,
+        run_dir,
+        data,
+        model,
+        optimizer,
+        _make_scheduler(optimizer, config),
+        torch.amp.GradScaler(device.type, enabled=rt.precision == "16"),
+        device,
+        ctx,
+        _new_state(),
+    )
     if resume and (run_dir / LAST_CHECKPOINT).exists():
-        ck = load_checkpoint(run_dir / LAST_CHECKPOINT, map_location=device)
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        restore_rng_state(ck["rng"])
-        state = {k: ck[k] for k in state}
-        _truncate_log(run_dir / LOG_FILE, state["epoch"])
+        loop.restore(load_checkpoint(run_dir / LAST_CHECKPOINT, map_location=device))
+        if ctx.is_main:
+            _truncate_log(run_dir / LOG_FILE, loop.state["epoch"])
+    _run_epochs(loop, stop_after_epoch)
+    ctx.barrier()  # rank 0 has written best.pt
+    return _finish(loop)
 
-    train_ds, val_ds = data.dataset("train"), data.dataset("val")
-    loss_fn = nn.CrossEntropyLoss()
+
+def _run_epochs(loop: _Loop, stop_after_epoch: int | None) -> None:
+    config, state = loop.config, loop.state
+    train_ds, val_ds = loop.data.dataset("train"), loop.data.dataset("val")
     max_epochs = int(config.optim.max_epochs or 1)
     patience = int(config.optim.patience or max_epochs)
-    batch_size = int(config.optim.batch_size or 64)
     bar = tqdm(
         total=max_epochs,
         initial=state["epoch"],
-        desc=f"{scene.name} {config.model} seed {config.seed}",
-        disable=not rt.progress,
+        desc=f"{loop.data.scene.name} {config.model} seed {config.seed}",
+        disable=not (config.runtime.progress and loop.ctx.is_main),
         unit="epoch",
         leave=False,
     )
-    while state["epoch"] < max_epochs and state["bad_epochs"] < patience:
-        epoch = state["epoch"] + 1
-        t0 = time.perf_counter()
-        gen = _epoch_generator(config.seed, epoch)
-        order = torch.randperm(len(train_ds), generator=gen)
-        model.train()
-        total_loss, correct, seen = 0.0, 0, 0
-        for batch in _batches(len(train_ds), batch_size, order):
-            x, y = train_ds.get_batch(batch)
-            if config.optim.augment:
-                x = augment_batch(x, gen)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            optimizer.zero_grad(set_to_none=True)
-            with autocast(device, rt.precision):
-                logits = model(x)
-                loss = loss_fn(logits.float(), y)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            total_loss += float(loss.detach()) * len(batch)
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(batch)
-        scheduler.step()
-        val_loss, val_acc = _evaluate_loss_acc(model, val_ds, device, rt.precision)
-        train_loss, train_acc = total_loss / max(seen, 1), correct / max(seen, 1)
-        score = (val_acc, val_loss) if len(val_ds) else (-train_loss, train_loss)
-        state["train_seconds"] += time.perf_counter() - t0
-        state["epoch"] = epoch
-        if _better(score, state["best_score"]):
-            state.update(best_score=score, best_epoch=epoch, bad_epochs=0)
-            save_checkpoint(
-                run_dir / BEST_CHECKPOINT, {"model": model.state_dict(), "epoch": epoch}
+    with bar:
+        while state["epoch"] < max_epochs and state["bad_epochs"] < patience:
+            epoch = state["epoch"] + 1
+            t0 = time.perf_counter()
+            train_loss, train_acc = _train_epoch(loop, train_ds, epoch)
+            val_loss, val_acc = _evaluate_loss_acc(
+                loop.model, val_ds, loop.device, config.runtime.precision, loop.ctx
             )
-        else:
-            state["bad_epochs"] += 1
-        entry = {
-            "epoch": epoch,
-            "loss": train_loss,
-            "train_acc": train_acc,
-            "val_loss": val_loss,
-            "val_acc": val_acc,
-            "lr": optimizer.param_groups[0]["lr"],
-            "seconds": round(time.perf_counter() - t0, 4),
-        }
-        _append_log(run_dir / LOG_FILE, entry)
-        save_checkpoint(
-            run_dir / LAST_CHECKPOINT,
-            {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": capture_rng_state(),
-                **state,
+            metrics = {
+                "loss": train_loss,
+                "train_acc": train_acc,
+                "val_loss": val_loss,
+                "val_acc": val_acc,
+            }
+            _end_epoch(loop, epoch, time.perf_counter() - t0, metrics, has_val=len(val_ds) > 0)
+            bar.update(1)
+            bar.set_postfix(
+                loss=f"{train_loss:.3f}", train=f"{train_acc:.3f}", val=f"{val_acc:.3f}"
+            )
+            if stop_after_epoch is not None and epoch >= stop_after_epoch:
+                raise _StopRequested(f"stopped after epoch {epoch}")
+
+
+def _finish(loop: _Loop) -> RunResult:
+    state = loop.state
+    best = load_checkpoint(loop.run_dir / BEST_CHECKPOINT, map_location=loop.device)
+    model = unwrap(loop.model)
+    model.load_state_dict(best["model"])
+    metrics, pixels_per_s = evaluate_prepared(
+        model, loop.data, loop.device, loop.config.runtime.precision, loop.ctx
+    )
+    if loop.ctx.is_main:
+        write_metrics(
+            loop.run_dir,
+            loop.config,
+            loop.data,
+            metrics,
+            extra={
+                "best_epoch": state["best_epoch"],
+                "epochs": state["epoch"],
+                "train_seconds": state["train_seconds"],
+                "test_pixels_per_s": pixels_per_s,
+                "world_size": loop.ctx.world_size,
             },
         )
-        bar.update(1)
-        bar.set_postfix(loss=f"{train_loss:.3f}", train=f"{train_acc:.3f}", val=f"{val_acc:.3f}")
-        if stop_after_epoch is not None and epoch >= stop_after_epoch:
-            bar.close()
-            raise _StopRequested(f"stopped after epoch {epoch}")
-    bar.close()
-    return _finish(config, run_dir, data, model, device, state)
-
-
-def _finish(
-    config: RunConfig,
-    run_dir: Path,
-    data: PreparedData,
-    model: nn.Module,
-    device: torch.device,
-    state: dict[str, Any],
-) -> RunResult:
-    best = load_checkpoint(run_dir / BEST_CHECKPOINT, map_location=device)
-    model.load_state_dict(best["model"])
-    metrics, pixels_per_s = evaluate_prepared(model, data, device, config.runtime.precision)
-    write_metrics(
-        run_dir,
-        config,
-        data,
-        metrics,
-        extra={
-            "best_epoch": state["best_epoch"],
-            "epochs": state["epoch"],
-            "train_seconds": state["train_seconds"],
-            "test_pixels_per_s": pixels_per_s,
-        },
-    )
     return RunResult(
-        run_dir,
+        loop.run_dir,
         metrics,
         int(state["best_epoch"]),
         int(state["epoch"]),
@@ -429,15 +553,26 @@ def _finish(
 
 
 def evaluate_prepared(
-    model: nn.Module, data: PreparedData, device: torch.device, precision: str = "32"
+    model: nn.Module,
+    data: PreparedData,
+    device: torch.device,
+    precision: str = "32",
+    ctx: DistContext | None = None,
 ) -> tuple[Metrics, float]:
-    """Test-set metrics and inference throughput (pixels/s, preprocessing excluded)."""
-    test_ds = data.dataset("test")
+    """Test-set metrics and inference throughput (pixels/s, preprocessing excluded).
+
+    Under torchrun each rank predicts its slice of the test pixels; the slices are gathered so
+    every rank computes the metrics of the whole test set.
+    """
+    ctx = ctx or DistContext()
+    test_ds = data.dataset("test", ctx.local_slice(len(data.split.test)))
     t0 = time.perf_counter()
     pred, _ = predict_dataset(model, test_ds, device, precision=precision)
     seconds = time.perf_counter() - t0
-    metrics = compute_metrics(_targets(test_ds), pred, data.scene.n_classes)
-    return metrics, len(test_ds) / max(seconds, 1e-9)
+    pred = ctx.gather(pred)
+    targets = ctx.gather(_targets(test_ds))
+    total_rate = ctx.sum([len(test_ds) / max(seconds, 1e-9)])[0]
+    return compute_metrics(targets, pred, data.scene.n_classes), total_rate
 
 
 def write_metrics(
@@ -506,6 +641,11 @@ def evaluate_run(run_dir: str | Path, *, scene: Scene | None = None) -> Metrics:
     """Recompute test metrics from a run's best checkpoint, split and preprocessing."""
     run_dir = Path(run_dir)
     config = load_config(run_dir / CONFIG_FILE)
+    if get_model_spec(config.model).kind != "torch":
+        raise MssfeError(
+            f"{run_dir}: model '{config.model}' keeps no fitted model to re-evaluate (nothing is "
+            f"pickled); its test metrics are in {METRICS_FILE}"
+        )
     device = resolve_device(config.runtime.device)
     scene = scene if scene is not None else load_scene_for(config)
     data = prepare_data(

@@ -1,0 +1,125 @@
+"""Training and evaluation of the non-torch (``kind = "sklearn"``) models, e.g. the RBF SVM.
+
+The run directory has the torch trainer's layout minus the checkpoints: ``config.toml``,
+``split.npz``, ``preprocessor.npz``, ``metrics.json``, ``metrics.md`` and ``run.json``. The
+fitted hyper-parameters (best C and gamma, the CV score, how the search ran) go into
+``metrics.json`` rather than a pickle, so nothing in a run directory executes code when read.
+
+The split and the preprocessing are exactly the torch trainer's (:func:`trainer.prepare_data`:
+the split is made with the model's ``patch_size`` and the band standardisation is fitted on the
+training pixels). The classifier sees the pixel spectra of ``data.features`` only at the
+training and validation indices: cross-validation on those pixels replaces early stopping, so
+the validation pixels join the training set. The test pixels are predicted once, at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mssfe.data.scenes import Scene
+from mssfe.errors import ConfigError, MssfeError
+from mssfe.evaluation.metrics import Metrics, compute_metrics
+from mssfe.models import create_model, get_model_spec
+from mssfe.training.config import RunConfig, config_to_toml
+from mssfe.training.runtime import seed_everything
+from mssfe.training.trainer import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    PREPROCESSOR_FILE,
+    SPLIT_FILE,
+    PreparedData,
+    RunResult,
+    load_scene_for,
+    prepare_data,
+    resolve,
+    write_metrics,
+)
+from mssfe.utils.atomic import atomic_write_text
+
+
+def fit_pixels(data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
+    """Spectra ``(N, C)`` and 0-based labels of the training + validation pixels."""
+    idx = np.concatenate((data.split.train, data.split.val))
+    features = data.features.reshape(-1, data.features.shape[2])
+    return features[idx], data.scene.labels.ravel()[idx] - 1
+
+
+def train_classic(
+    config: RunConfig, run_dir: str | Path, *, scene: Scene | None = None
+) -> RunResult:
+    """Fit a ``kind = "sklearn"`` model on one (scene, split, seed) and evaluate it on the test
+    pixels, writing the run directory. A finished run (``metrics.json`` present) is kept and its
+    metrics re-read, as :func:`mssfe.training.experiment.train_seeds` expects."""
+    run_dir = Path(run_dir)
+    config = resolve(config)
+    spec = get_model_spec(config.model)
+    if spec.kind != "sklearn":
+        raise ConfigError(f"train_classic: model '{config.model}' is a {spec.kind} model")
+    if (run_dir / METRICS_FILE).exists():
+        return _finished(run_dir)
+    seed_everything(config.seed, deterministic=config.runtime.deterministic)
+    scene = scene if scene is not None else load_scene_for(config)
+    data = prepare_data(config, scene)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
+    data.split.save(run_dir / SPLIT_FILE)
+    data.preprocessor.save(run_dir / PREPROCESSOR_FILE)
+
+    n_bands = data.features.shape[2]
+    estimator: Any = create_model(
+        config.model, n_bands=n_bands, n_classes=scene.n_classes, **config.model_args
+    )
+    if hasattr(estimator, "random_state"):
+        estimator.random_state = config.seed
+    x_fit, y_fit = fit_pixels(data)
+    t0 = time.perf_counter()
+    estimator.fit(x_fit, y_fit)
+    train_seconds = time.perf_counter() - t0
+
+    test_idx = data.split.test
+    x_test = data.features.reshape(-1, n_bands)[test_idx]
+    t0 = time.perf_counter()
+    pred = estimator.predict(x_test) if len(test_idx) else np.zeros(0, dtype=np.int64)
+    pixels_per_s = len(test_idx) / max(time.perf_counter() - t0, 1e-9)
+    metrics = compute_metrics(scene.labels.ravel()[test_idx] - 1, pred, scene.n_classes)
+    write_metrics(
+        run_dir,
+        config,
+        data,
+        metrics,
+        extra={
+            "best_epoch": 0,
+            "epochs": 0,
+            "train_seconds": train_seconds,
+            "test_pixels_per_s": pixels_per_s,
+            "n_fit": len(y_fit),
+            "fitted": fitted_parameters(estimator),
+        },
+    )
+    return RunResult(run_dir, metrics, 0, 0, train_seconds, pixels_per_s)
+
+
+def _finished(run_dir: Path) -> RunResult:
+    try:
+        payload = json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
+        metrics = Metrics.from_dict(payload["metrics"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise MssfeError(f"{run_dir / METRICS_FILE}: unreadable finished run: {exc}") from exc
+    seconds = float(payload.get("train_seconds") or 0.0)
+    return RunResult(
+        run_dir, metrics, 0, 0, seconds, float(payload.get("test_pixels_per_s") or 0.0)
+    )
+
+
+def fitted_parameters(estimator: Any) -> dict[str, Any]:
+    """The estimator's chosen hyper-parameters and search record, JSON-ready."""
+    out: dict[str, Any] = {}
+    for attr in ("best_params_", "cv_score_", "n_splits_", "search_"):
+        if hasattr(estimator, attr):
+            out[attr.rstrip("_")] = getattr(estimator, attr)
+    return out
