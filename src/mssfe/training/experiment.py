@@ -10,7 +10,7 @@ from typing import Any
 from mssfe.data.scenes import Scene
 from mssfe.evaluation.metrics import Summary, aggregate, format_pm
 from mssfe.training.config import RunConfig
-from mssfe.training.trainer import LAST_CHECKPOINT, RunResult, train
+from mssfe.training.trainer import RunResult, run_or_resume
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
 
 
@@ -35,10 +35,7 @@ def train_seeds(
     results = []
     for seed in seeds:
         cfg = replace(config, seed=seed)
-        run_dir = run_dir_for(out, cfg)
-        # a finished or interrupted run is resumed: finished ones only re-read their best weights
-        resume = (run_dir / LAST_CHECKPOINT).exists()
-        results.append(train(cfg, run_dir, scene=scene, resume=resume))
+        results.append(run_or_resume(cfg, run_dir_for(out, cfg), scene=scene))
     summary = aggregate([r.metrics for r in results])
     write_summary(group_dir(out, config), config, seeds, results, summary, scene)
     return results, summary

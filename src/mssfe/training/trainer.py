@@ -660,3 +660,29 @@ def evaluate_run(run_dir: str | Path, *, scene: Scene | None = None) -> Metrics:
     model.load_state_dict(load_checkpoint(run_dir / BEST_CHECKPOINT, map_location=device)["model"])
     metrics, _ = evaluate_prepared(model, data, device, config.runtime.precision)
     return metrics
+
+
+def load_result(run_dir: str | Path) -> RunResult:
+    """The result of a finished run, read back from its metrics.json."""
+    run_dir = Path(run_dir)
+    try:
+        payload = json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
+        return RunResult(
+            run_dir,
+            Metrics.from_dict(payload["metrics"]),
+            int(payload.get("best_epoch", 0)),
+            int(payload.get("epochs", 0)),
+            float(payload.get("train_seconds", 0.0)),
+            float(payload.get("test_pixels_per_s", 0.0)),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise MssfeError(f"{run_dir / METRICS_FILE}: not a readable result: {exc}") from exc
+
+
+def run_or_resume(config: RunConfig, run_dir: str | Path, *, scene: Scene | None = None) -> RunResult:
+    """Train ``run_dir`` unless it has finished: kept if finished, resumed if interrupted."""
+    run_dir = Path(run_dir)
+    if (run_dir / METRICS_FILE).exists():
+        return load_result(run_dir)
+    resume = (run_dir / LAST_CHECKPOINT).exists()
+    return train(None if resume else config, run_dir, scene=scene, resume=resume)

@@ -1,0 +1,355 @@
+"""`mssfe benchmark`: every (scene, protocol, model, seed) cell under one protocol, one table.
+
+Honest comparison rules: for each (scene, protocol, seed) the split is made once and shared by
+every model (a ``disjoint`` guard band sized for the largest patch of the compared models, so no
+model's test patch sees a training pixel); each model keeps its own preprocessing defaults (PCA,
+patch size) fitted on the training pixels (PCA: the model's own default); the epoch budget and
+early-stopping patience, when given, are the same for every network. Finished cells are kept
+and skipped, an interrupted cell resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from mssfe.data.scenes import Scene, load_scene
+from mssfe.data.splits import make_split
+from mssfe.errors import ConfigError
+from mssfe.evaluation.metrics import aggregate, format_pm
+from mssfe.models import create_model, get_model_spec, list_models, make_config
+from mssfe.models.summary import count_parameters, flops_per_pixel
+from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
+from mssfe.training.experiment import slug
+from mssfe.training.record import machine, package_versions
+from mssfe.training.trainer import RunResult, run_or_resume
+from mssfe.utils.atomic import atomic_write_json, atomic_write_text
+
+PROTOCOL_PRESETS: dict[str, tuple[str, ...]] = {
+    "standard": ("random:0.1",),
+    "pavia": ("random:0.01",),
+    "limited": ("random:5", "random:10", "random:20"),
+    "disjoint": ("disjoint",),
+}
+ABLATIONS: tuple[str, ...] = (
+    "ms2fenet:partitions=1",
+    "ms2fenet:partitions=2",
+    "ms2fenet",
+    "ms2fenet:partitions=8",
+    "ms2fenet:hierarchical=false",
+    "ms2fenet:fusion=false",
+    "ms2fenet:depthwise=false",
+)
+BASELINES_FIRST: tuple[str, ...] = (
+    "svm",
+    "cnn3d",
+    "ssrn",
+    "hybridsn",
+    "a2s2k",
+    "ssftt",
+    "ms2fenet",
+)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A registered model with optional overrides, written ``name:key=value,key=value``."""
+
+    name: str
+    args: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.name + (
+            "[" + ",".join(f"{k}={v}" for k, v in self.args) + "]" if self.args else ""
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> ModelChoice:
+        import tomllib
+
+        name, _, rest = text.partition(":")
+        args = []
+        for item in filter(None, rest.split(",")):
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise ConfigError(f"model '{text}': expected name:key=value,..., got '{item}'")
+            try:
+                parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+            except tomllib.TOMLDecodeError:
+                parsed = value.strip()
+            args.append((key.strip(), parsed))
+        get_model_spec(name)  # unknown names fail here, with a suggestion
+        choice = cls(name, tuple(args))
+        make_config(name, **dict(choice.args))  # unknown options fail here too
+        return choice
+
+
+def expand_models(items: list[str]) -> list[ModelChoice]:
+    """``all`` = every registered model; ``ablation`` = the MS²FENet ablation set."""
+    out: list[str] = []
+    for item in items:
+        if item == "all":
+            registered = list_models()
+            out += [m for m in BASELINES_FIRST if m in registered]
+            out += [m for m in registered if m not in BASELINES_FIRST]
+        elif item == "ablation":
+            out += list(ABLATIONS)
+        else:
+            out.append(item)
+    return [ModelChoice.parse(m) for m in dict.fromkeys(out)]
+
+
+def expand_protocols(items: list[str]) -> list[str]:
+    out: list[str] = []
+    for item in items:
+        out += list(PROTOCOL_PRESETS.get(item, (item,)))
+    return list(dict.fromkeys(out))
+
+
+@dataclass(frozen=True)
+class BenchmarkConfig:
+    scenes: tuple[str, ...]
+    models: tuple[ModelChoice, ...]
+    protocols: tuple[str, ...]
+    seeds: tuple[int, ...]
+    out: Path
+    max_epochs: int | None = None  # the same budget for every network (None: each model's own)
+    patience: int | None = None
+    runtime: RuntimeConfig = field(default_factory=lambda: RuntimeConfig(progress=False))
+    data_dir: str | None = None
+
+
+def _patch_size(choice: ModelChoice) -> int:
+    return int(getattr(make_config(choice.name, **dict(choice.args)), "patch_size", 1) or 1)
+
+
+def _shared_split(bench: BenchmarkConfig, scene: Scene, protocol: str, seed: int) -> Path:
+    """The split of (scene, protocol, seed), made once for all models and saved."""
+    path = bench.out / "splits" / f"{slug(scene.name)}_{slug(protocol)}_seed{seed}.npz"
+    if not path.exists():
+        guard = max(_patch_size(m) for m in bench.models)
+        make_split(scene.labels, protocol, seed=seed, patch_size=guard).save(path)
+    return path
+
+
+def _cell_config(
+    bench: BenchmarkConfig, scene: Scene, choice: ModelChoice, split_path: Path, seed: int
+) -> RunConfig:
+    return RunConfig(
+        model=choice.name,
+        model_args=dict(choice.args),
+        data=DataConfig(scene=scene.name, split=f"file:{split_path}", data_dir=bench.data_dir),
+        optim=OptimConfig(max_epochs=bench.max_epochs, patience=bench.patience),
+        runtime=bench.runtime,
+        seed=seed,
+    )
+
+
+def _model_cost(choice: ModelChoice, scene: Scene) -> tuple[int | None, int | None]:
+    if get_model_spec(choice.name).kind != "torch":
+        return None, None
+    cfg = make_config(choice.name, **dict(choice.args))
+    bands = getattr(cfg, "n_components", None) or scene.n_bands
+    patch = int(getattr(cfg, "patch_size", 1) or 1)
+    model = create_model(
+        choice.name, n_bands=scene.n_bands, n_classes=scene.n_classes, **dict(choice.args)
+    )
+    return count_parameters(model), flops_per_pixel(model, (1, 1, bands, patch, patch))
+
+
+def _row(
+    scene: Scene,
+    protocol: str,
+    choice: ModelChoice,
+    results: list[RunResult],
+    cost: tuple[int | None, int | None],
+) -> dict[str, Any]:
+    summary = aggregate([r.metrics for r in results])
+    metrics = [json.loads((r.run_dir / "metrics.json").read_text()) for r in results]
+    train_counts = [m["n_train"] + m["n_val"] for m in metrics]
+    return {
+        "scene": scene.name,
+        "simulated": scene.simulated,
+        "protocol": protocol,
+        "model": choice.label,
+        "seeds": [m["seed"] for m in metrics],
+        "oa_mean": summary.mean["oa"],
+        "oa_std": summary.std["oa"],
+        "aa_mean": summary.mean["aa"],
+        "aa_std": summary.std["aa"],
+        "kappa_mean": summary.mean["kappa"],
+        "kappa_std": summary.std["kappa"],
+        "per_class_mean": list(summary.per_class_mean),
+        "per_class_std": list(summary.per_class_std),
+        "class_names": list(scene.class_names),
+        "parameters": cost[0],
+        "flops_per_pixel": cost[1],
+        "train_seconds": float(np.mean([r.train_seconds for r in results])),
+        "test_pixels_per_s": float(np.mean([r.test_pixels_per_s for r in results])),
+        "leakage": float(np.mean([m["leakage"] for m in metrics])),
+        "labelled_train_pixels": float(np.mean(train_counts)),
+        "train_per_class": float(np.mean(train_counts)) / scene.n_classes,
+        "epochs": [r.epochs for r in results],
+    }
+
+
+def run_benchmark(bench: BenchmarkConfig, *, progress: bool = True) -> list[dict[str, Any]]:
+    """Run (or resume) every cell and write results.json / .csv / .md in ``bench.out``."""
+    scenes = {name: load_scene(name, data_dir=bench.data_dir) for name in bench.scenes}
+    cells = [
+        (s, p, m, seed)
+        for s in scenes
+        for p in bench.protocols
+        for m in bench.models
+        for seed in bench.seeds
+    ]
+    results: dict[tuple[str, str, str], list[RunResult]] = {}
+    started = time.time()
+    with tqdm(total=len(cells), desc="benchmark cells", unit="cell", disable=not progress) as bar:
+        for scene_name, protocol, choice, seed in cells:
+            scene = scenes[scene_name]
+            bar.set_postfix_str(f"{scene.name} {protocol} {choice.label} seed {seed}")
+            split_path = _shared_split(bench, scene, protocol, seed)
+            run_dir = (
+                bench.out / slug(scene.name) / slug(protocol) / slug(choice.label) / f"seed{seed}"
+            )
+            config = _cell_config(bench, scene, choice, split_path, seed)
+            results.setdefault((scene_name, protocol, choice.label), []).append(
+                run_or_resume(config, run_dir, scene=scene)
+            )
+            bar.update(1)
+    rows = []
+    for (scene_name, protocol, label), runs in results.items():
+        choice = next(m for m in bench.models if m.label == label)
+        rows.append(
+            _row(
+                scenes[scene_name], protocol, choice, runs, _model_cost(choice, scenes[scene_name])
+            )
+        )
+    write_results(bench, rows, time.time() - started)
+    return rows
+
+
+def write_results(bench: BenchmarkConfig, rows: list[dict[str, Any]], seconds: float) -> None:
+    meta = {
+        "scenes": list(bench.scenes),
+        "protocols": list(bench.protocols),
+        "models": [m.label for m in bench.models],
+        "seeds": list(bench.seeds),
+        "epoch_budget": {"max_epochs": bench.max_epochs, "patience": bench.patience},
+        "machine": machine(),
+        "packages": package_versions(),
+        "wall_seconds_this_invocation": round(seconds, 1),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+    atomic_write_json(bench.out / "results.json", {"meta": meta, "rows": rows})
+    atomic_write_text(bench.out / "results.csv", format_csv(rows))
+    atomic_write_text(bench.out / "results.md", format_markdown(meta, rows))
+
+
+def format_csv(rows: list[dict[str, Any]]) -> str:
+    keys = [
+        "scene",
+        "simulated",
+        "protocol",
+        "model",
+        "oa_mean",
+        "oa_std",
+        "aa_mean",
+        "aa_std",
+        "kappa_mean",
+        "kappa_std",
+        "parameters",
+        "flops_per_pixel",
+        "train_seconds",
+        "test_pixels_per_s",
+        "leakage",
+        "labelled_train_pixels",
+    ]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def _fmt_int(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    budget = meta["epoch_budget"]
+    lines = [
+        "# Benchmark",
+        "",
+        f"Seeds {meta['seeds']}; epoch budget: max_epochs={budget['max_epochs'] or 'model default'}, "
+        f"patience={budget['patience'] or 'model default'} (the same for every network). "
+        f"Machine: {meta['machine']['processor']}, {meta['machine']['cpu_count']} cores. "
+        "Scenes named `-sim` are simulated; they are never averaged with real scenes.",
+        "Leakage: share of test patches containing a training/validation pixel (per model patch size).",
+    ]
+    for scene, protocol in dict.fromkeys((r["scene"], r["protocol"]) for r in rows):
+        sub = [r for r in rows if r["scene"] == scene and r["protocol"] == protocol]
+        kind = "simulated" if sub[0]["simulated"] else "real"
+        lines += [
+            "",
+            f"## {scene} ({kind}), split `{protocol}`",
+            "",
+            "| model | OA % | AA % | kappa % | params | FLOPs/px | train s | test px/s | leakage |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['model']} | {format_pm(r['oa_mean'], r['oa_std'])} | {format_pm(r['aa_mean'], r['aa_std'])} "
+            f"| {format_pm(r['kappa_mean'], r['kappa_std'])} | {_fmt_int(r['parameters'])} "
+            f"| {_fmt_int(r['flops_per_pixel'])} | {r['train_seconds']:.1f} | {r['test_pixels_per_s']:,.0f} "
+            f"| {r['leakage']:.1%} |"
+            for r in sub
+        ]
+        names = sub[0]["class_names"]
+        lines += [
+            "",
+            "Per-class accuracy (%, mean over seeds):",
+            "",
+            "| class | " + " | ".join(r["model"] for r in sub) + " |",
+            "|---|" + "---|" * len(sub),
+        ]
+        for i, name in enumerate(names):
+            lines.append(
+                f"| {name} | "
+                + " | ".join(f"{r['per_class_mean'][i] * 100:.1f}" for r in sub)
+                + " |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def benchmark_config(
+    scenes: list[str],
+    models: list[str],
+    protocols: list[str],
+    n_seeds: int,
+    out: str | Path,
+    **kwargs: Any,
+) -> BenchmarkConfig:
+    if n_seeds < 1:
+        raise ConfigError(f"--seeds: expected a number of seeds >= 1, got {n_seeds}")
+    runtime = kwargs.pop("runtime", RuntimeConfig(progress=False))
+    return replace(
+        BenchmarkConfig(
+            scenes=tuple(scenes),
+            models=tuple(expand_models(models)),
+            protocols=tuple(expand_protocols(protocols)),
+            seeds=tuple(range(n_seeds)),
+            out=Path(out),
+            runtime=runtime,
+        ),
+        **kwargs,
+    )

@@ -1,0 +1,72 @@
+"""`mssfe benchmark` on the real Salinas-A: shared splits, one table, resumable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mssfe.cli import main
+from mssfe.data.splits import Split
+from mssfe.errors import ConfigError
+from mssfe.evaluation.benchmark import ModelChoice, expand_models, expand_protocols
+
+SMALL_NET = "ms2fenet:patch_size=9,n_components=12"
+
+
+@pytest.fixture(scope="module")
+def bench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    argv = ["benchmark", "--scenes", "SalinasA", "--models", "svm", SMALL_NET, "--split", "random:5",
+            "--seeds", "2", "--epochs", "2", "--patience", "2", "--threads", "1", "--no-progress",
+            "--out", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+def test_results_are_written_as_markdown_csv_and_json(bench_dir: Path) -> None:
+    payload = json.loads((bench_dir / "results.json").read_text())
+    rows = payload["rows"]
+    assert {r["model"] for r in rows} == {"svm", "ms2fenet[patch_size=9,n_components=12]"}
+    for row in rows:
+        assert row["scene"] == "SalinasA" and row["simulated"] is False
+        assert row["protocol"] == "random:5" and row["seeds"] == [0, 1]
+        assert 0.0 <= row["oa_mean"] <= 1.0 and len(row["per_class_mean"]) == 6
+        assert row["labelled_train_pixels"] == 30  # 5 per class, 6 classes
+    svm = next(r for r in rows if r["model"] == "svm")
+    assert svm["oa_mean"] > 0.9
+    assert payload["meta"]["epoch_budget"] == {"max_epochs": 2, "patience": 2}
+    md = (bench_dir / "results.md").read_text()
+    assert "SalinasA (real), split `random:5`" in md
+    assert (bench_dir / "results.csv").read_text().startswith("scene,simulated,protocol,model")
+
+
+def test_every_model_sees_the_same_split_per_seed(bench_dir: Path) -> None:
+    for seed in (0, 1):
+        shared = Split.load(bench_dir / "splits" / f"SalinasA_random-5_seed{seed}.npz")
+        for model in ("svm", "ms2fenet-patch_size-9-n_components-12"):
+            used = Split.load(bench_dir / "SalinasA" / "random-5" / model / f"seed{seed}" / "split.npz")
+            np.testing.assert_array_equal(used.train, shared.train)
+            np.testing.assert_array_equal(used.test, shared.test)
+
+
+def test_a_rerun_keeps_finished_cells(bench_dir: Path) -> None:
+    metrics = sorted(bench_dir.glob("SalinasA/*/*/seed*/metrics.json"))
+    before = {p: p.stat().st_mtime_ns for p in metrics}
+    argv = ["benchmark", "--scenes", "SalinasA", "--models", "svm", SMALL_NET, "--split", "random:5",
+            "--seeds", "2", "--epochs", "2", "--patience", "2", "--no-progress", "--out", str(bench_dir)]
+    assert main(argv) == 0
+    assert {p: p.stat().st_mtime_ns for p in metrics} == before
+
+
+def test_presets_and_model_options_expand() -> None:
+    assert expand_protocols(["limited", "disjoint"]) == ["random:5", "random:10", "random:20", "disjoint"]
+    labels = [m.label for m in expand_models(["ablation"])]
+    assert "ms2fenet[partitions=1]" in labels and "ms2fenet[depthwise=False]" in labels
+    assert ModelChoice.parse("ms2fenet:partitions=2").args == (("partitions", 2),)
+    with pytest.raises(ConfigError, match="did you mean"):
+        ModelChoice.parse("ms2fenett")
+    with pytest.raises(ConfigError):
+        ModelChoice.parse("ms2fenet:partitionz=2")
