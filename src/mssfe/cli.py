@@ -240,10 +240,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from mssfe.evaluation.predict import describe_timings, load_run, predict_scene, write_prediction
+    from mssfe.evaluation.predict import (
+        assemble,
+        describe_timings,
+        load_run,
+        predict_scene,
+        write_prediction,
+    )
+    from mssfe.training.distributed import init_distributed, local_device, shutdown
     from mssfe.training.runtime import resolve_device
 
-    device = resolve_device(args.device)
+    ctx = init_distributed(resolve_device(args.device))  # under torchrun: tiles split over ranks
+    device = local_device(resolve_device(args.device), ctx)
     runs = [load_run(d, device=device) for d in [args.run_dir, *(args.runs or [])]]
     crs = transform = None
     if args.cube:
@@ -263,8 +271,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         cube,
         tile_rows=args.tile_rows,
         batch_size=args.batch_size,
-        progress=not args.no_progress,
+        progress=not args.no_progress and ctx.is_main,
+        rank=ctx.rank,
+        world_size=ctx.world_size,
     )
+    if ctx.enabled:
+        parts = ctx.gather_objects(result)
+        shutdown(ctx)
+        if not ctx.is_main:
+            return 0
+        result = assemble(parts, cube.shape[:2])
     paths = write_prediction(
         args.out,
         result,
@@ -319,6 +335,61 @@ def _add_predict_report_parsers(sub: Any) -> None:
     p.add_argument("--out", help="output directory (default: PATH/report)")
     p.add_argument("--no-maps", action="store_true", help="skip the full-scene classification maps")
     p.set_defaults(func=cmd_report)
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from mssfe.evaluation.benchmark import benchmark_config, run_benchmark
+    from mssfe.training.config import RuntimeConfig
+
+    bench = benchmark_config(
+        args.scenes,
+        args.models,
+        args.split,
+        args.seeds,
+        args.out,
+        max_epochs=args.epochs,
+        patience=args.patience,
+        data_dir=args.data_dir,
+        runtime=RuntimeConfig(progress=False, threads=args.threads, device=args.device or "auto"),
+    )
+    rows = run_benchmark(bench, progress=not args.no_progress, jobs=args.jobs)
+    print((bench.out / "results.md").read_text())
+    print(f"{len(rows)} rows -> {bench.out / 'results.md'}, results.csv, results.json")
+    return 0
+
+
+def _add_benchmark_parser(sub: Any) -> None:
+    p = sub.add_parser("benchmark", help="every (scene, model, seed) under one protocol, one table")
+    p.add_argument("--scenes", nargs="+", required=True)
+    p.add_argument(
+        "--models",
+        nargs="+",
+        default=["all"],
+        help="'all', 'ablation' (MS²FENet switches), or names with options: ms2fenet:partitions=2",
+    )
+    p.add_argument(
+        "--split",
+        nargs="+",
+        default=["random:0.1"],
+        help="protocols or presets: standard, pavia, limited (random:5/10/20), disjoint",
+    )
+    p.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1)")
+    p.add_argument("--out", default="benchmark")
+    p.add_argument("--epochs", type=int, help="max epochs, the same for every network")
+    p.add_argument(
+        "--patience", type=int, help="early-stopping patience, the same for every network"
+    )
+    p.add_argument("--threads", type=int)
+    p.add_argument("--device")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--data-dir")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="cells run concurrently as separate processes (one per GPU, or sharing the CPU cores)",
+    )
+    p.set_defaults(func=cmd_benchmark)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -387,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p)
     _add_user_cube_options(p)
     p.set_defaults(func=cmd_train)
+
+    _add_benchmark_parser(sub)
 
     p = sub.add_parser(
         "evaluate", help="recompute test metrics of a run from its checkpoint and split"

@@ -19,9 +19,27 @@ SMALL_NET = "ms2fenet:patch_size=9,n_components=12"
 @pytest.fixture(scope="module")
 def bench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench")
-    argv = ["benchmark", "--scenes", "SalinasA", "--models", "svm", SMALL_NET, "--split", "random:5",
-            "--seeds", "2", "--epochs", "2", "--patience", "2", "--threads", "1", "--no-progress",
-            "--out", str(out)]
+    argv = [
+        "benchmark",
+        "--scenes",
+        "SalinasA",
+        "--models",
+        "svm",
+        SMALL_NET,
+        "--split",
+        "random:5",
+        "--seeds",
+        "2",
+        "--epochs",
+        "2",
+        "--patience",
+        "2",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     return out
 
@@ -47,7 +65,9 @@ def test_every_model_sees_the_same_split_per_seed(bench_dir: Path) -> None:
     for seed in (0, 1):
         shared = Split.load(bench_dir / "splits" / f"SalinasA_random-5_seed{seed}.npz")
         for model in ("svm", "ms2fenet-patch_size-9-n_components-12"):
-            used = Split.load(bench_dir / "SalinasA" / "random-5" / model / f"seed{seed}" / "split.npz")
+            used = Split.load(
+                bench_dir / "SalinasA" / "random-5" / model / f"seed{seed}" / "split.npz"
+            )
             np.testing.assert_array_equal(used.train, shared.train)
             np.testing.assert_array_equal(used.test, shared.test)
 
@@ -55,14 +75,36 @@ def test_every_model_sees_the_same_split_per_seed(bench_dir: Path) -> None:
 def test_a_rerun_keeps_finished_cells(bench_dir: Path) -> None:
     metrics = sorted(bench_dir.glob("SalinasA/*/*/seed*/metrics.json"))
     before = {p: p.stat().st_mtime_ns for p in metrics}
-    argv = ["benchmark", "--scenes", "SalinasA", "--models", "svm", SMALL_NET, "--split", "random:5",
-            "--seeds", "2", "--epochs", "2", "--patience", "2", "--no-progress", "--out", str(bench_dir)]
+    argv = [
+        "benchmark",
+        "--scenes",
+        "SalinasA",
+        "--models",
+        "svm",
+        SMALL_NET,
+        "--split",
+        "random:5",
+        "--seeds",
+        "2",
+        "--epochs",
+        "2",
+        "--patience",
+        "2",
+        "--no-progress",
+        "--out",
+        str(bench_dir),
+    ]
     assert main(argv) == 0
     assert {p: p.stat().st_mtime_ns for p in metrics} == before
 
 
 def test_presets_and_model_options_expand() -> None:
-    assert expand_protocols(["limited", "disjoint"]) == ["random:5", "random:10", "random:20", "disjoint"]
+    assert expand_protocols(["limited", "disjoint"]) == [
+        "random:5",
+        "random:10",
+        "random:20",
+        "disjoint",
+    ]
     labels = [m.label for m in expand_models(["ablation"])]
     assert "ms2fenet[partitions=1]" in labels and "ms2fenet[depthwise=False]" in labels
     assert ModelChoice.parse("ms2fenet:partitions=2").args == (("partitions", 2),)
@@ -70,3 +112,34 @@ def test_presets_and_model_options_expand() -> None:
         ModelChoice.parse("ms2fenett")
     with pytest.raises(ConfigError):
         ModelChoice.parse("ms2fenet:partitionz=2")
+
+
+def test_concurrent_cells_in_separate_processes_give_the_same_table(
+    bench_dir: Path, tmp_path: Path
+) -> None:
+    argv = [
+        "benchmark",
+        "--scenes",
+        "SalinasA",
+        "--models",
+        "svm",
+        "--split",
+        "random:5",
+        "--seeds",
+        "2",
+        "--no-progress",
+        "--jobs",
+        "2",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(argv) == 0
+    parallel = json.loads((tmp_path / "results.json").read_text())["rows"]
+    serial = [
+        r
+        for r in json.loads((bench_dir / "results.json").read_text())["rows"]
+        if r["model"] == "svm"
+    ]
+    assert len(parallel) == 1
+    for key in ("oa_mean", "oa_std", "aa_mean", "kappa_mean", "per_class_mean"):
+        assert parallel[0][key] == serial[0][key]

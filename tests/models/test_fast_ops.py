@@ -194,3 +194,24 @@ def test_predict_dataset_sub_batches_give_the_same_outputs():
     np.testing.assert_allclose(prob_chunked, prob_ref, rtol=1e-5, atol=1e-7)
     assert prob_chunked.shape == (70, 16)
     assert (pred_chunked == pred_whole).all() and (pred_chunked == pred_ref).all()
+
+
+def test_bf16_autocast_forward_and_backward_match():
+    ref, fast = _pair()
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(6, 1, 30, 15, 15, generator=gen)
+    y = torch.randint(0, 16, (6,), generator=gen)
+    outs = []
+    for model in (ref, fast):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = model(x)
+            loss = nn.functional.cross_entropy(out.float(), y)
+        loss.backward()
+        outs.append(out.detach().float())
+    assert _max_rel(outs[1], outs[0]) < 1e-2  # bf16 has 8 bits of mantissa
+    for (name, p_ref), (_, p_fast) in zip(
+        ref.named_parameters(), fast.named_parameters(), strict=True
+    ):
+        assert p_fast.grad.dtype == p_ref.grad.dtype == torch.float32, name
+        if "convs" in name:
+            assert _max_rel(p_fast.grad, p_ref.grad) < 2e-2, name

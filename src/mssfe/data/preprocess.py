@@ -238,6 +238,15 @@ def _check_fit_inputs(
     return idx.astype(np.int64)
 
 
+def _scene_is_constant(flat: np.ndarray) -> bool:
+    """True when every band ``(N, B)`` holds one value over all pixels (checked in chunks)."""
+    first = flat[0]
+    for start in range(0, flat.shape[0], CHUNK_PIXELS):
+        if np.any(flat[start : start + CHUNK_PIXELS] != first):
+            return False
+    return True
+
+
 def fit_preprocessor(
     cube: np.ndarray,
     train_idx: np.ndarray,
@@ -263,6 +272,14 @@ def fit_preprocessor(
     raw_std = train.std(axis=0)
     band_std = _safe_std(raw_std, band_mean)
     constant = np.flatnonzero(band_std != raw_std)
+    if constant.size == arr.shape[2] and _scene_is_constant(flat):
+        raise DataError(
+            "every band is constant over the whole cube: there is no spectral information "
+            "to classify",
+            field="cube",
+            expected="at least one band whose values vary",
+            got=f"all {arr.shape[2]} bands constant",
+        )
     if constant.size:
         warnings.warn(
             f"{constant.size} constant band(s) over the training pixels (indices "

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,7 +33,7 @@ from mssfe.models.summary import count_parameters, flops_per_pixel
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
 from mssfe.training.experiment import slug
 from mssfe.training.record import machine, package_versions
-from mssfe.training.trainer import RunResult, run_or_resume
+from mssfe.training.trainer import RunResult, load_result, run_or_resume
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
 
 PROTOCOL_PRESETS: dict[str, tuple[str, ...]] = {
@@ -202,31 +205,62 @@ def _row(
     }
 
 
-def run_benchmark(bench: BenchmarkConfig, *, progress: bool = True) -> list[dict[str, Any]]:
-    """Run (or resume) every cell and write results.json / .csv / .md in ``bench.out``."""
+def _run_cell(config: RunConfig, run_dir: Path) -> RunResult:
+    """One cell in a worker process (the scene is loaded there; simulated ones from the cache)."""
+    return run_or_resume(config, run_dir)
+
+
+def _worker_runtime(runtime: RuntimeConfig, slot: int, jobs: int) -> RuntimeConfig:
+    """Spread concurrent cells over the GPUs; on CPUs share the cores between the workers."""
+    import os
+
+    import torch
+
+    if runtime.device in ("auto", "cuda") and torch.cuda.is_available():
+        return replace(runtime, device=f"cuda:{slot % torch.cuda.device_count()}")
+    return replace(runtime, threads=runtime.threads or max(1, (os.cpu_count() or 1) // jobs))
+
+
+def run_benchmark(
+    bench: BenchmarkConfig, *, progress: bool = True, jobs: int = 1
+) -> list[dict[str, Any]]:
+    """Run (or resume) every cell and write results.json / .csv / .md in ``bench.out``.
+
+    ``jobs > 1`` runs independent cells concurrently as separate processes (one per GPU, or
+    sharing the CPU cores); the table is the same as with one job.
+    """
     scenes = {name: load_scene(name, data_dir=bench.data_dir) for name in bench.scenes}
-    cells = [
-        (s, p, m, seed)
-        for s in scenes
-        for p in bench.protocols
-        for m in bench.models
-        for seed in bench.seeds
-    ]
+    cells = []
+    for s, p, m, seed in itertools.product(scenes, bench.protocols, bench.models, bench.seeds):
+        split_path = _shared_split(bench, scenes[s], p, seed)
+        run_dir = bench.out / slug(scenes[s].name) / slug(p) / slug(m.label) / f"seed{seed}"
+        config = _cell_config(bench, scenes[s], m, split_path, seed)
+        cells.append(((s, p, m.label), config, run_dir))
     results: dict[tuple[str, str, str], list[RunResult]] = {}
     started = time.time()
     with tqdm(total=len(cells), desc="benchmark cells", unit="cell", disable=not progress) as bar:
-        for scene_name, protocol, choice, seed in cells:
-            scene = scenes[scene_name]
-            bar.set_postfix_str(f"{scene.name} {protocol} {choice.label} seed {seed}")
-            split_path = _shared_split(bench, scene, protocol, seed)
-            run_dir = (
-                bench.out / slug(scene.name) / slug(protocol) / slug(choice.label) / f"seed{seed}"
-            )
-            config = _cell_config(bench, scene, choice, split_path, seed)
-            results.setdefault((scene_name, protocol, choice.label), []).append(
-                run_or_resume(config, run_dir, scene=scene)
-            )
-            bar.update(1)
+        if jobs <= 1:
+            for key, config, run_dir in cells:
+                bar.set_postfix_str(" ".join(key) + f" seed {config.seed}")
+                run = run_or_resume(config, run_dir, scene=scenes[key[0]])
+                results.setdefault(key, []).append(run)
+                bar.update(1)
+        else:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+                futures = [
+                    pool.submit(
+                        _run_cell,
+                        replace(config, runtime=_worker_runtime(config.runtime, i, jobs)),
+                        run_dir,
+                    )
+                    for i, (_, config, run_dir) in enumerate(cells)
+                ]
+                for future in as_completed(futures):
+                    future.result()
+                    bar.update(1)
+            for key, _, run_dir in cells:  # in cell order: the table does not depend on timing
+                results.setdefault(key, []).append(load_result(run_dir))
     rows = []
     for (scene_name, protocol, label), runs in results.items():
         choice = next(m for m in bench.models if m.label == label)

@@ -68,19 +68,25 @@ class DepthwiseConv3dFunction(torch.autograd.Function):
         ctx.save_for_backward(x_cl, weight)
         ctx.padding = tuple(padding)
         out = F.conv3d(x_cl, weight, None, 1, padding, 1, x.shape[1])
+        ctx.compute_dtype = out.dtype  # bf16/fp16 under autocast
         return out.contiguous()
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
-        x_cl, weight = ctx.saved_tensors
+        x_saved, w_saved = ctx.saved_tensors
         padding = ctx.padding
-        channels = x_cl.shape[1]
-        g = grad_out.contiguous(memory_format=_CL)
+        channels = x_saved.shape[1]
+        # Under autocast the forward ran in a lower precision: so does the backward, as
+        # PyTorch's own would; the gradients come back in the inputs' dtypes.
+        dtype = ctx.compute_dtype
+        x_cl, weight = x_saved.to(dtype), w_saved.to(dtype)
+        g = grad_out.to(dtype).contiguous(memory_format=_CL)
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
             flipped = weight.flip(2, 3, 4)
-            grad_x = F.conv3d(g, flipped, None, 1, padding, 1, channels).contiguous()
+            grad_x = F.conv3d(g, flipped, None, 1, padding, 1, channels)
+            grad_x = grad_x.to(x_saved.dtype).contiguous()
         if ctx.needs_input_grad[1]:
             grad_w = torch.ops.aten.convolution_backward(
                 g,
@@ -94,7 +100,7 @@ class DepthwiseConv3dFunction(torch.autograd.Function):
                 [0, 0, 0],
                 channels,
                 [False, True, False],
-            )[1]
+            )[1].to(w_saved.dtype)
         return grad_x, grad_w, None
 
 
@@ -130,4 +136,6 @@ class DepthwiseConv3d(nn.Conv3d):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.device.type != "cpu":  # the faster backward is a CPU finding; GPUs keep cuDNN's
+            return super().forward(x)
         return depthwise_conv3d(x, self.weight, self.padding)  # type: ignore[arg-type]

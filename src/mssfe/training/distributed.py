@@ -67,6 +67,14 @@ class DistContext:
         dist.all_gather_object(parts, array)
         return np.concatenate(parts)
 
+    def gather_objects(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj``, in rank order (a list of one without torchrun)."""
+        if not self.enabled:
+            return [obj]
+        parts: list[Any] = [None] * self.world_size
+        dist.all_gather_object(parts, obj)
+        return parts
+
     def broadcast_object(self, obj: Any) -> Any:
         if not self.enabled:
             return obj

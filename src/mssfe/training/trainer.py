@@ -289,11 +289,16 @@ def _truncate_log(path: Path, last_epoch: int) -> None:
     atomic_write_text(path, "".join(line + "\n" for line in keep))
 
 
+LOSS_MIN_DELTA = 1e-3
+
+
 def _better(score: tuple[float, float], best: tuple[float, float] | None) -> bool:
-    """Higher validation accuracy wins; equal accuracy, lower validation loss wins."""
+    """Higher validation accuracy wins; at equal accuracy, a validation loss lower by at least
+    ``LOSS_MIN_DELTA`` wins (without that margin a perfect-accuracy run whose loss creeps down
+    forever would never stop early)."""
     if best is None:
         return True
-    return score[0] > best[0] or (score[0] == best[0] and score[1] < best[1])
+    return score[0] > best[0] or (score[0] == best[0] and score[1] < best[1] - LOSS_MIN_DELTA)
 
 
 @dataclass
@@ -679,7 +684,9 @@ def load_result(run_dir: str | Path) -> RunResult:
         raise MssfeError(f"{run_dir / METRICS_FILE}: not a readable result: {exc}") from exc
 
 
-def run_or_resume(config: RunConfig, run_dir: str | Path, *, scene: Scene | None = None) -> RunResult:
+def run_or_resume(
+    config: RunConfig, run_dir: str | Path, *, scene: Scene | None = None
+) -> RunResult:
     """Train ``run_dir`` unless it has finished: kept if finished, resumed if interrupted."""
     run_dir = Path(run_dir)
     if (run_dir / METRICS_FILE).exists():

@@ -42,9 +42,7 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     tmp = Path(tmp_name)
     try:
         handle: IO[Any]
-        with (
-            os.fdopen(fd, "w", encoding="utf-8") if mode == "w" else os.fdopen(fd, "wb")
-        ) as handle:
+        with os.fdopen(fd, "w", encoding="utf-8") if mode == "w" else os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
@@ -56,6 +54,16 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def ensure_dir(path: str | Path) -> Path:
+    """``mkdir -p path``; a parent that is a file, a read-only or full disk is an MssfeError."""
+    directory = Path(path)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise MssfeError(f"cannot create directory {directory}: {exc.strerror or exc}") from exc
+    return directory
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

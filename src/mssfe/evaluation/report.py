@@ -1,0 +1,502 @@
+"""Reports of a run, a multi-seed group or a benchmark: one self-contained HTML page (figures
+embedded as base64 PNG) and one Markdown file referencing the PNGs written next to it.
+
+What the directory holds decides the report: ``results.json`` (benchmark rows), else
+``summary.json`` (seeds of one configuration), else ``metrics.json`` + ``config.toml`` (a run).
+Every title of a simulated scene says so.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mssfe.errors import DataError, MssfeError
+from mssfe.utils.atomic import atomic_write_text
+
+IMG_WIDTH = 1000  # px: every <img> gets an explicit size so the page lays out before loading
+
+
+@dataclass
+class Section:
+    title: str
+    tables: list[tuple[list[str], list[list[str]]]] = field(default_factory=list)
+    figures: list[tuple[str, str]] = field(default_factory=list)  # (file name, caption)
+    text: list[str] = field(default_factory=list)
+    code: str | None = None
+
+
+@dataclass
+class Report:
+    title: str
+    out_dir: Path
+    sections: list[Section] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def figure(self, section: Section, name: str, caption: str, make: Callable[[], Any]) -> None:
+        """Render a figure to ``out_dir/name`` and attach it to ``section``."""
+        from mssfe.viz.style import save_figure
+
+        save_figure(make(), self.out_dir / name)
+        section.figures.append((name, caption))
+
+
+def _pct(value: Any) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    if math.isnan(v):
+        return "–"
+    return f"{v * 100:.2f}" if abs(v) <= 1.0 else f"{v:.2f}"
+
+
+def _pm(mean: Any, std: Any) -> str:
+    if mean is None:
+        return "–"
+    return f"{_pct(mean)} ± {_pct(std) if std is not None else '–'}"
+
+
+def _sim(name: str, simulated: bool) -> str:
+    return f"{name} (simulated scene)" if simulated or str(name).endswith("-sim") else str(name)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read JSON ({exc})", file=path) from None
+
+
+def _read_log(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    entries = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                continue  # a half-written last line of an interrupted run
+    return entries
+
+
+# ---------------------------------------------------------------------------------------------
+# Run directory
+# ---------------------------------------------------------------------------------------------
+
+
+def _metrics_section(payload: Mapping[str, Any]) -> Section:
+    m = payload.get("metrics", {})
+    section = Section("Test metrics")
+    section.tables.append(
+        (
+            ["metric", "value (%)"],
+            [["OA", _pct(m.get("oa"))], ["AA", _pct(m.get("aa"))], ["kappa", _pct(m.get("kappa"))]],
+        )
+    )
+    names = payload.get("class_names") or [
+        f"class {i + 1}" for i in range(len(m.get("per_class", [])))
+    ]
+    section.tables.append(
+        (
+            ["class", "accuracy (%)"],
+            [[str(n), _pct(a)] for n, a in zip(names, m.get("per_class", []), strict=False)],
+        )
+    )
+    return section
+
+
+def _load_split(run_dir: Path, scene: Any) -> Any:
+    """The run's split when it matches the scene's shape (else None)."""
+    from mssfe.data.splits import Split
+
+    if scene is None or not (run_dir / "split.npz").exists():
+        return None
+    split = Split.load(run_dir / "split.npz")
+    return split if tuple(split.shape) == tuple(scene.shape) else None
+
+
+def _split_section(payload: Mapping[str, Any], scene: Any, split: Any) -> Section:
+    section = Section("Split")
+    section.text.append(
+        f"Protocol `{payload.get('protocol', '?')}`, seed {payload.get('seed', '?')}: "
+        f"{payload.get('n_train', '?')} train, {payload.get('n_val', '?')} validation, "
+        f"{payload.get('n_test', '?')} test pixels; leakage {_pct(payload.get('leakage'))}% of "
+        "test patches contain a training pixel."
+    )
+    if split is not None:
+        counts = split.counts(scene.labels)
+        names = list(scene.class_names)
+        rows = [
+            [names[i] if i < len(names) else str(i + 1), *(str(int(v)) for v in counts[i])]
+            for i in range(counts.shape[0])
+        ]
+        rows.append(["total", *(str(int(v)) for v in counts.sum(axis=0))])
+        section.tables.append((["class", "train", "validation", "test"], rows))
+    return section
+
+
+def _load_run_scene(run_dir: Path, with_cube: bool) -> Any:
+    """The run's scene without downloading (labels only unless ``with_cube``); None if absent."""
+    from mssfe.data.scenes import load_scene, load_user_scene
+    from mssfe.training.config import load_config
+
+    config = load_config(run_dir / "config.toml")
+    d = config.data
+    try:
+        if d.cube and d.labels:
+            return load_user_scene(
+                d.cube, d.labels, var=d.var, labels_var=d.labels_var, nan_policy=d.nan_policy
+            )
+        return load_scene(
+            d.scene,
+            data_dir=d.data_dir,
+            download=False,
+            labels_only=not with_cube,
+            nan_policy=d.nan_policy,
+        )
+    except MssfeError:
+        return None
+
+
+def _run_prediction(run_dir: Path, scene: Any) -> np.ndarray:
+    """A stored prediction of the scene (run_dir/prediction/class_map.npy) or a fresh one."""
+    stored = run_dir / "prediction" / "class_map.npy"
+    if stored.exists():
+        class_map = np.load(stored, allow_pickle=False)
+        if class_map.shape == scene.shape:
+            return class_map
+    from mssfe.evaluation.predict import load_run, predict_scene
+
+    return predict_scene([load_run(run_dir)], scene.require_cube(), progress=False).class_map
+
+
+def _run_report(run_dir: Path, out_dir: Path, with_maps: bool) -> Report:
+    from mssfe.training.trainer import CONFIG_FILE, LOG_FILE, METRICS_FILE
+
+    payload = _read_json(run_dir / METRICS_FILE)
+    scene_name = str(payload.get("scene", "?"))
+    simulated = bool(payload.get("simulated")) or scene_name.endswith("-sim")
+    title = f"{payload.get('model', '?')} on {_sim(scene_name, simulated)}"
+    report = Report(title, out_dir)
+    config = Section("Configuration")
+    config.code = (
+        (run_dir / CONFIG_FILE).read_text(encoding="utf-8")
+        if (run_dir / CONFIG_FILE).exists()
+        else None
+    )
+    report.sections.append(config)
+    scene = _load_run_scene(run_dir, with_cube=with_maps)
+    split = _load_split(run_dir, scene)
+    if scene is None:
+        report.notes.append("the scene's files were not found locally: no split table or maps")
+    elif split is None:
+        report.notes.append(
+            "the stored split does not match the scene's shape: no per-class counts"
+        )
+    report.sections.append(_split_section(payload, scene, split))
+    report.sections.append(_metrics_section(payload))
+    figures = Section("Figures")
+    report.sections.append(figures)
+    log = _read_log(run_dir / LOG_FILE)
+    if log:
+        from mssfe.viz.curves import figure_learning_curves
+
+        report.figure(
+            figures,
+            "learning_curves.png",
+            "Learning curves (per epoch).",
+            lambda: figure_learning_curves(log, title=f"Learning curves: {title}"),
+        )
+    confusion = payload.get("metrics", {}).get("confusion")
+    names = payload.get("class_names") or []
+    if confusion and len(confusion) == len(names):
+        from mssfe.viz.confusion import figure_confusion
+
+        report.figure(
+            figures,
+            "confusion.png",
+            "Confusion matrix on the test pixels.",
+            lambda: figure_confusion(confusion, names, title=f"Confusion: {title}"),
+        )
+    if with_maps and scene is not None and scene.cube is not None:
+        from mssfe.viz.maps import figure_scene_panels
+
+        class_map = _run_prediction(run_dir, scene)
+        report.figure(
+            figures,
+            "scene_panels.png",
+            "False colour, ground truth, prediction on labelled pixels, full prediction, errors on test pixels.",
+            lambda: figure_scene_panels(scene, class_map, split),
+        )
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Multi-seed group and benchmark
+# ---------------------------------------------------------------------------------------------
+
+
+def _group_report(group_dir: Path, out_dir: Path) -> Report:
+    payload = _read_json(group_dir / "summary.json")
+    s = payload.get("summary", {})
+    mean, std = s.get("mean", {}), s.get("std", {})
+    scene = str(payload.get("scene", "?"))
+    title = f"{payload.get('model', '?')} on {_sim(scene, False)}, split `{payload.get('protocol', '?')}`"
+    report = Report(title, out_dir)
+    summary = Section(f"Mean ± std over {s.get('n_runs', '?')} seeds {payload.get('seeds', '')}")
+    summary.tables.append(
+        (
+            ["metric", "mean ± std (%)"],
+            [
+                [k.upper() if k != "kappa" else k, _pm(mean.get(k), std.get(k))]
+                for k in ("oa", "aa", "kappa")
+            ],
+        )
+    )
+    names = payload.get("class_names") or []
+    if names and s.get("per_class_mean"):
+        summary.tables.append(
+            (
+                ["class", "accuracy mean ± std (%)"],
+                [
+                    [str(n), _pm(m, d)]
+                    for n, m, d in zip(
+                        names, s["per_class_mean"], s.get("per_class_std", []), strict=False
+                    )
+                ],
+            )
+        )
+    report.sections.append(summary)
+    seeds = Section("Per seed")
+    rows = []
+    for run in payload.get("runs", []):
+        metrics_file = Path(run) / "metrics.json"
+        if not metrics_file.is_absolute() and not metrics_file.exists():
+            metrics_file = group_dir / Path(run).name / "metrics.json"
+        if metrics_file.exists():
+            m = _read_json(metrics_file)
+            mm = m.get("metrics", {})
+            rows.append(
+                [
+                    str(m.get("seed", Path(run).name)),
+                    _pct(mm.get("oa")),
+                    _pct(mm.get("aa")),
+                    _pct(mm.get("kappa")),
+                    str(m.get("best_epoch", "–")),
+                ]
+            )
+        else:
+            rows.append([Path(run).name, "–", "–", "–", "–"])
+    if rows:
+        seeds.tables.append((["seed", "OA", "AA", "kappa", "best epoch"], rows))
+    report.sections.append(seeds)
+    return report
+
+
+BENCH_COLUMNS = (
+    "model",
+    "scene",
+    "protocol",
+    "oa_mean",
+    "oa_std",
+    "aa_mean",
+    "aa_std",
+    "kappa_mean",
+    "kappa_std",
+    "train_per_class",
+    "n_runs",
+)
+
+
+def load_benchmark_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a benchmark's results.json: a list of dicts, or {"rows": [...]}; tolerant of
+    missing fields (shown as –) and of extra ones (kept)."""
+    data = _read_json(path)
+    if isinstance(data, Mapping):
+        data = data.get("rows") or data.get("results") or []
+    if not isinstance(data, list):
+        raise DataError(
+            "benchmark results must be a list of rows",
+            file=path,
+            expected="list",
+            got=type(data).__name__,
+        )
+    return [dict(row) for row in data if isinstance(row, Mapping)]
+
+
+def _benchmark_report(bench_dir: Path, out_dir: Path) -> Report:
+    from mssfe.viz.curves import figure_oa_bars, figure_oa_vs_samples
+
+    rows = load_benchmark_rows(bench_dir / "results.json")
+    simulated = any(str(r.get("scene", "")).endswith("-sim") or r.get("simulated") for r in rows)
+    report = Report("Benchmark" + (" (simulated scenes included)" if simulated else ""), out_dir)
+    table = Section("Results")
+    columns = [c for c in BENCH_COLUMNS if any(c in r for r in rows)]
+    columns += sorted(
+        {k for r in rows for k in r if k not in columns and not isinstance(r[k], (dict, list))}
+    )
+    body = []
+    for r in rows:
+        cells = []
+        for c in columns:
+            value = r.get(c)
+            if c == "scene" and value is not None:
+                cells.append(_sim(str(value), bool(r.get("simulated"))))
+            elif c.endswith(("_mean", "_std")) and value is not None:
+                cells.append(_pct(value))
+            else:
+                cells.append("–" if value is None else str(value))
+        body.append(cells)
+    table.tables.append((columns, body))
+    report.sections.append(table)
+    figures = Section("Figures")
+    report.sections.append(figures)
+    if rows and any("oa_mean" in r for r in rows):
+        report.figure(
+            figures,
+            "oa_bars.png",
+            "Overall accuracy per model (mean ± std over seeds).",
+            lambda: figure_oa_bars(rows),
+        )
+    if len({r.get("train_per_class") for r in rows if r.get("train_per_class") is not None}) > 1:
+        report.figure(
+            figures,
+            "oa_vs_samples.png",
+            "Overall accuracy against training pixels per class.",
+            lambda: figure_oa_vs_samples(rows),
+        )
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+# ---------------------------------------------------------------------------------------------
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|")
+
+    return [
+        "| " + " | ".join(cell(h) for h in header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(cell(c) for c in row) + " |" for row in rows),
+        "",
+    ]
+
+
+def render_markdown(report: Report) -> str:
+    lines = [f"# {report.title}", ""]
+    lines += [f"> note: {n}" for n in report.notes]
+    for section in report.sections:
+        lines += [f"## {section.title}", ""]
+        lines += [*section.text, ""] if section.text else []
+        if section.code:
+            lines += ["```toml", section.code.rstrip(), "```", ""]
+        for header, rows in section.tables:
+            lines += _md_table(header, rows)
+        for name, caption in section.figures:
+            lines += [f"![{caption}]({name})", "", f"*{caption}*", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1060px; margin: 2em auto; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.2em; font-size: 0.9em; }
+th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: left; }
+th { background: #eee; }
+pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
+figure { margin: 1em 0 2em; } figcaption { font-style: italic; font-size: 0.9em; }
+.note { color: #a33; }
+"""
+
+
+def _img_tag(path: Path, caption: str) -> str:
+    from PIL import Image
+
+    with Image.open(path) as image:
+        w, h = image.size
+    width = min(IMG_WIDTH, w)
+    height = round(h * width / w)
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    alt = html.escape(caption)
+    return f'<img src="data:image/png;base64,{data}" width="{width}" height="{height}" alt="{alt}">'
+
+
+def render_html(report: Report) -> str:
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(report.title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{e(report.title)}</h1>",
+    ]
+    parts += [f'<p class="note">note: {e(n)}</p>' for n in report.notes]
+    for section in report.sections:
+        parts.append(f"<h2>{e(section.title)}</h2>")
+        parts += [f"<p>{e(t)}</p>" for t in section.text]
+        if section.code:
+            parts.append(f"<pre>{e(section.code)}</pre>")
+        for header, rows in section.tables:
+            parts.append(
+                "<table><thead><tr>"
+                + "".join(f"<th>{e(str(h))}</th>" for h in header)
+                + "</tr></thead><tbody>"
+            )
+            parts += [
+                "<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>" for row in rows
+            ]
+            parts.append("</tbody></table>")
+        for name, caption in section.figures:
+            parts.append(
+                f"<figure>{_img_tag(report.out_dir / name, caption)}<figcaption>{e(caption)}</figcaption></figure>"
+            )
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def write_report(
+    path: str | Path, out_dir: str | Path | None = None, *, with_maps: bool = True
+) -> tuple[Path, Path]:
+    """Write ``report.html`` (self-contained) and ``report.md`` (+ PNGs) for a run, a
+    multi-seed group or a benchmark directory; returns (html path, markdown path).
+
+    ``with_maps`` predicts the whole scene for the classification-map panels of a run when its
+    cube is available locally (a stored ``prediction/class_map.npy`` is used when present).
+    """
+    src = Path(path)
+    if not src.is_dir():
+        raise DataError(
+            "report source must be a directory",
+            file=src,
+            expected="a run, seed group or benchmark directory",
+        )
+    out = Path(out_dir) if out_dir is not None else src / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    if (src / "results.json").exists():
+        report = _benchmark_report(src, out)
+    elif (src / "summary.json").exists():
+        report = _group_report(src, out)
+    elif (src / "metrics.json").exists():
+        report = _run_report(src, out, with_maps)
+    else:
+        raise DataError(
+            "nothing to report",
+            file=src,
+            expected="results.json, summary.json or metrics.json",
+            got="none of them",
+        )
+    html_path, md_path = out / "report.html", out / "report.md"
+    atomic_write_text(html_path, render_html(report))
+    atomic_write_text(md_path, render_markdown(report))
+    return html_path, md_path

@@ -1,0 +1,273 @@
+"""Full-scene prediction: tiles stitch exactly, maps equal the model's argmax, outputs keep
+their georeference, ranks assemble into the single-process map."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mssfe.data.patches import PatchDataset, pad_cube
+from mssfe.data.scenes import Scene, load_scene
+from mssfe.errors import DataError, MssfeError
+from mssfe.evaluation import predict as predict_mod
+from mssfe.evaluation.geotiff import read_geotiff
+from mssfe.evaluation.predict import (
+    LoadedRun,
+    assemble,
+    load_run,
+    predict_scene,
+    tile_features,
+    write_prediction,
+)
+
+CROP = (slice(10, 30), slice(20, 44))  # 20 x 24 pixels of Salinas-A keep the suite fast
+
+
+@pytest.fixture(scope="session")
+def run_dir(shared_run: Path) -> Path:
+    return shared_run
+
+
+@pytest.fixture(scope="session")
+def scene() -> Scene:
+    return load_scene("SalinasA")
+
+
+@pytest.fixture(scope="session")
+def loaded(run_dir: Path) -> LoadedRun:
+    return load_run(run_dir)
+
+
+@pytest.fixture(scope="session")
+def cube(scene: Scene) -> np.ndarray:
+    return np.ascontiguousarray(scene.require_cube()[CROP])
+
+
+@pytest.fixture(scope="session")
+def full_result(loaded: LoadedRun, cube: np.ndarray) -> predict_mod.PredictionResult:
+    return predict_scene([loaded], cube, progress=False)
+
+
+def test_load_run_reads_classes_and_eval_mode(loaded: LoadedRun, scene: Scene) -> None:
+    assert loaded.n_classes == scene.n_classes
+    assert loaded.class_names == scene.class_names
+    assert loaded.colours == scene.colours
+    assert loaded.patch_size == 9
+    assert not loaded.model.training
+    assert loaded.scene_name == "SalinasA" and loaded.simulated is False
+
+
+def test_load_run_missing_dir_raises(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="run directory not found"):
+        load_run(tmp_path / "nothing")
+
+
+def test_map_pixels_equal_argmax_of_model_outputs(
+    loaded: LoadedRun, cube: np.ndarray, full_result: predict_mod.PredictionResult
+) -> None:
+    height, width = cube.shape[:2]
+    rng = np.random.default_rng(0)
+    border = [0, width - 1, (height - 1) * width, height * width - 1, 4 * width + 2]
+    sample = np.unique(np.concatenate([rng.choice(height * width, 300, replace=False), border]))
+    features = loaded.preprocessor.transform(cube)
+    x, _ = PatchDataset(features, sample, None, loaded.patch_size).get_batch(range(sample.size))
+    with torch.inference_mode():
+        probs = torch.softmax(loaded.model(x), dim=1).numpy()
+    rows, cols = np.divmod(sample, width)
+    np.testing.assert_array_equal(full_result.class_map[rows, cols], probs.argmax(1) + 1)
+    np.testing.assert_allclose(full_result.confidence[rows, cols], probs.max(1), rtol=1e-5)
+    assert full_result.class_map.dtype == np.int64 and full_result.confidence.dtype == np.float32
+    assert full_result.class_map.min() >= 1 and full_result.class_map.max() <= loaded.n_classes
+    assert np.ptp(full_result.confidence) > 1e-5, "outputs should vary over the scene"
+
+
+@pytest.mark.parametrize("tile_rows", [1, 7])
+def test_tiles_stitch_without_seams(
+    loaded: LoadedRun, cube: np.ndarray, full_result: predict_mod.PredictionResult, tile_rows: int
+) -> None:
+    whole = predict_scene([loaded], cube, tile_rows=cube.shape[0], progress=False)
+    tiled = predict_scene([loaded], cube, tile_rows=tile_rows, batch_size=97, progress=False)
+    np.testing.assert_array_equal(tiled.class_map, whole.class_map)
+    np.testing.assert_array_equal(full_result.class_map, whole.class_map)
+    np.testing.assert_allclose(tiled.confidence, whole.confidence, rtol=1e-5, atol=1e-6)
+
+
+def test_tile_features_equal_rows_of_the_padded_whole_cube(loaded: LoadedRun, scene: Scene) -> None:
+    cube = scene.require_cube()  # the whole scene: this test runs no model
+    radius = loaded.patch_size // 2
+    reference = pad_cube(loaded.preprocessor.transform(cube), loaded.patch_size)
+    height = scene.shape[0]
+    for r0, r1 in [(0, 1), (0, 7), (3, 10), (height - 2, height), (0, height)]:
+        got = tile_features(cube, loaded.preprocessor, r0, r1, radius)
+        np.testing.assert_allclose(got, reference[:, r0 : r1 + 2 * radius], rtol=1e-6, atol=1e-6)
+
+
+def test_memory_is_bounded_by_tile_and_batch(
+    loaded: LoadedRun, cube: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Never all patches at once: each gather is one batch, each transform one tile + halo."""
+    gathered: list[int] = []
+    transformed: list[int] = []
+    real_extract = predict_mod.extract_patches
+    real_transform = type(loaded.preprocessor).transform
+
+    def spy_extract(padded, idx, width, p):  # type: ignore[no-untyped-def]
+        gathered.append(len(idx))
+        return real_extract(padded, idx, width, p)
+
+    def spy_transform(self, cube):  # type: ignore[no-untyped-def]
+        transformed.append(cube.shape[0])
+        return real_transform(self, cube)
+
+    monkeypatch.setattr(predict_mod, "extract_patches", spy_extract)
+    monkeypatch.setattr(type(loaded.preprocessor), "transform", spy_transform)
+    result = predict_scene([loaded], cube, tile_rows=5, batch_size=64, progress=False)
+    assert (
+        max(gathered) <= 64
+        and sum(gathered) == result.timings.pixels == cube.shape[0] * cube.shape[1]
+    )
+    assert max(transformed) <= 5 + 2 * (loaded.patch_size // 2)
+
+
+def test_two_ranks_assemble_to_the_single_rank_map(
+    loaded: LoadedRun, cube: np.ndarray, full_result: predict_mod.PredictionResult
+) -> None:
+    parts = [
+        predict_scene([loaded], cube, tile_rows=10, rank=r, world_size=2, progress=False)
+        for r in (0, 1)
+    ]
+    assert not set(parts[0].tiles) & set(parts[1].tiles)
+    assert (parts[0].class_map == 0).any() and (parts[1].class_map == 0).any()
+    shape = cube.shape[:2]
+    merged = assemble(parts, shape)
+    np.testing.assert_array_equal(merged.class_map, full_result.class_map)
+    np.testing.assert_allclose(merged.confidence, full_result.confidence, rtol=1e-5, atol=1e-6)
+    assert merged.timings.pixels == shape[0] * shape[1]
+    with pytest.raises(MssfeError, match="no part"):
+        assemble(parts[:1], shape)
+
+
+class _ConstantLogits(torch.nn.Module):
+    """A stand-in model that always says the same thing (for ensemble arithmetic)."""
+
+    def __init__(self, logits: torch.Tensor) -> None:
+        super().__init__()
+        self.logits = torch.nn.Parameter(logits, requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(x.shape[0], -1)
+
+
+def test_ensemble_averages_probabilities(
+    loaded: LoadedRun, cube: np.ndarray, full_result: predict_mod.PredictionResult
+) -> None:
+    twice = predict_scene([loaded, loaded], cube, progress=False)
+    np.testing.assert_array_equal(twice.class_map, full_result.class_map)
+    logits = torch.zeros(loaded.n_classes)
+    logits[2] = 5.0
+    constant = dataclasses.replace(loaded, model=_ConstantLogits(logits).eval())
+    mixed = predict_scene([loaded, constant], cube, progress=False)
+    # reference for a few pixels: mean of the run's probabilities and the constant ones
+    p_const = torch.softmax(logits, 0).numpy()
+    features = loaded.preprocessor.transform(cube)
+    n_pixels = cube.shape[0] * cube.shape[1]
+    sample = np.array([0, 100, n_pixels // 2, n_pixels - 1])
+    x, _ = PatchDataset(features, sample, None, loaded.patch_size).get_batch(range(sample.size))
+    with torch.inference_mode():
+        p_run = torch.softmax(loaded.model(x), 1).numpy()
+    mean = (p_run + p_const) / 2
+    rows, cols = np.divmod(sample, cube.shape[1])
+    np.testing.assert_array_equal(mixed.class_map[rows, cols], mean.argmax(1) + 1)
+    np.testing.assert_allclose(mixed.confidence[rows, cols], mean.max(1), rtol=1e-5)
+
+
+def test_wrong_band_count_is_refused(loaded: LoadedRun) -> None:
+    with pytest.raises(DataError, match="bands the run was trained on"):
+        predict_scene([loaded], np.zeros((20, 20, 7), dtype=np.float32), progress=False)
+
+
+def _write_georeferenced_cube(path: Path, cube: np.ndarray) -> tuple[str, tuple[float, ...]]:
+    import rasterio
+    from affine import Affine
+    from rasterio.crs import CRS
+
+    transform = Affine(3.7, 0.0, 588_000.0, 0.0, -3.7, 4_140_000.0)
+    crs = CRS.from_epsg(32610)
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=cube.shape[0],
+        width=cube.shape[1],
+        count=cube.shape[2],
+        dtype=cube.dtype.name,
+        crs=crs,
+        transform=transform,
+    ) as dst:
+        dst.write(np.moveaxis(cube, -1, 0))
+    return crs.to_wkt(), tuple(transform)[:6]
+
+
+def test_geotiff_from_georeferenced_input_keeps_crs_and_transform(
+    loaded: LoadedRun, cube: np.ndarray, tmp_path: Path
+) -> None:
+    from rasterio.crs import CRS
+
+    from mssfe.data.readers import load_cube
+
+    wkt, transform = _write_georeferenced_cube(tmp_path / "cube.tif", cube)
+    read = load_cube(tmp_path / "cube.tif")
+    assert read.crs is not None and read.transform is not None
+    result = predict_scene([loaded], read.data, progress=False)
+    paths = write_prediction(
+        tmp_path / "out",
+        result,
+        class_names=loaded.class_names,
+        colours=loaded.colours,
+        crs=read.crs,
+        transform=read.transform,
+        simulated=False,
+        scene_name="cube",
+    )
+    back = read_geotiff(paths["class_map_tif"])
+    assert CRS.from_wkt(back["crs"]) == CRS.from_wkt(wkt)
+    np.testing.assert_allclose(back["transform"], transform)
+    np.testing.assert_array_equal(back["array"], result.class_map)
+    assert back["dtype"] == "uint8" and back["nodata"] == 0
+    for index, colour in enumerate(loaded.colours, start=1):
+        assert back["colormap"][index][:3] == predict_mod.hex_to_rgb(colour)
+    assert back["tags"]["CLASS_1"] == loaded.class_names[0]
+    conf = read_geotiff(paths["confidence_tif"])
+    assert CRS.from_wkt(conf["crs"]) == CRS.from_wkt(wkt)
+    np.testing.assert_array_equal(conf["array"], result.confidence)
+    np.testing.assert_array_equal(np.load(paths["class_map_npy"]), result.class_map)
+    from PIL import Image
+
+    with Image.open(paths["class_map_png"]) as png:
+        pixels = np.asarray(png.convert("RGB")).reshape(-1, 3)
+        assert png.size[0] > 200 and len(np.unique(pixels, axis=0)) > 5
+
+
+def test_write_prediction_without_georeference_and_sim_flag(
+    full_result: predict_mod.PredictionResult, loaded: LoadedRun, tmp_path: Path
+) -> None:
+    paths = write_prediction(
+        tmp_path,
+        full_result,
+        class_names=loaded.class_names,
+        colours=loaded.colours,
+        simulated=True,
+        scene_name="PaviaU-sim",
+        confidence=False,
+    )
+    assert "confidence_tif" not in paths and not (tmp_path / "confidence.tif").exists()
+    back = read_geotiff(paths["class_map_tif"])
+    assert back["crs"] is None
+    meta = json.loads(paths["json"].read_text())
+    assert meta["simulated"] is True and meta["scene"] == "PaviaU-sim"
+    assert sum(meta["class_counts"]) == full_result.class_map.size
