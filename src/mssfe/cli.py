@@ -152,6 +152,8 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    import json
+
     from mssfe.evaluation.metrics import format_pm
     from mssfe.training.experiment import group_dir, train_seeds
     from mssfe.training.trainer import load_scene_for, train
@@ -165,6 +167,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     results, summary = train_seeds(config, args.seeds, args.out, scene=scene)
     tag = " (simulated)" if scene.simulated else ""
     print(f"{scene.name}{tag}, {config.model}, split {config.data.split}, seeds {args.seeds}")
+    notes = json.loads((results[0].run_dir / "metrics.json").read_text()).get("split_notes", [])
+    for note in notes:  # e.g. a class smaller than the requested count
+        print(f"note: {note}")
     for r in results:
         print(
             f"  {r.run_dir}: OA {r.metrics.oa * 100:.2f}  AA {r.metrics.aa * 100:.2f}  "

@@ -39,7 +39,7 @@ from mssfe.training.trainer import (
     resolve,
     write_metrics,
 )
-from mssfe.utils.atomic import atomic_write_text
+from mssfe.utils.atomic import atomic_write_text, ensure_dir
 
 
 def fit_pixels(data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
@@ -65,7 +65,7 @@ def train_classic(
     seed_everything(config.seed, deterministic=config.runtime.deterministic)
     scene = scene if scene is not None else load_scene_for(config)
     data = prepare_data(config, scene)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    ensure_dir(run_dir)
     atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
     data.split.save(run_dir / SPLIT_FILE)
     data.preprocessor.save(run_dir / PREPROCESSOR_FILE)

@@ -114,7 +114,9 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"{where}: unknown option '{key}'{hint} Valid: {', '.join(names)}")
+            raise ConfigError(
+                f"{where}: unknown option '{key}'{hint}; valid options: {', '.join(names)}"
+            )
         sub = hints[key]
         if dataclasses.is_dataclass(sub) and isinstance(sub, type):
             if not isinstance(value, dict):

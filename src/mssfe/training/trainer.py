@@ -51,7 +51,7 @@ from mssfe.training.distributed import (
 )
 from mssfe.training.record import git_commit, machine, package_versions
 from mssfe.training.runtime import autocast, resolve_device, seed_everything, set_threads
-from mssfe.utils.atomic import atomic_write_json, atomic_write_text
+from mssfe.utils.atomic import atomic_write_json, atomic_write_text, ensure_dir
 
 CONFIG_FILE = "config.toml"
 SPLIT_FILE = "split.npz"
@@ -427,7 +427,7 @@ def _prepare_run_dir(
         return prepare_data(config, scene, Split.load(run_dir / SPLIT_FILE), pre)
     data = prepare_data(config, scene)
     if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        ensure_dir(run_dir)
         atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
         data.split.save(run_dir / SPLIT_FILE)
         data.preprocessor.save(run_dir / PREPROCESSOR_FILE)
@@ -482,8 +482,8 @@ def train(
     )
     if resume and (run_dir / LAST_CHECKPOINT).exists():
         loop.restore(load_checkpoint(run_dir / LAST_CHECKPOINT, map_location=device))
-        if ctx.is_main:
-            _truncate_log(run_dir / LOG_FILE, loop.state["epoch"])
+    if resume and ctx.is_main:  # drop log lines of an epoch whose checkpoint was never written
+        _truncate_log(run_dir / LOG_FILE, loop.state["epoch"])
     _run_epochs(loop, stop_after_epoch)
     ctx.barrier()  # rank 0 has written best.pt
     return _finish(loop)
@@ -689,7 +689,40 @@ def run_or_resume(
 ) -> RunResult:
     """Train ``run_dir`` unless it has finished: kept if finished, resumed if interrupted."""
     run_dir = Path(run_dir)
+    if (run_dir / CONFIG_FILE).exists():
+        check_same_config(run_dir, config)
     if (run_dir / METRICS_FILE).exists():
         return load_result(run_dir)
     resume = (run_dir / LAST_CHECKPOINT).exists()
     return train(None if resume else config, run_dir, scene=scene, resume=resume)
+
+
+def _comparable(config: RunConfig) -> dict[str, Any]:
+    """What decides a run's result (not where or how fast it runs), with tuples as lists."""
+    d = config_to_dict(config)
+    d.pop("runtime")
+    for key in ("data_dir", "download"):
+        d["data"].pop(key)
+    return json.loads(json.dumps(d))
+
+
+def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            found = _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else key)
+            if found:
+                return found
+        return None
+    return None if a == b else f"{where} (stored {a!r}, asked {b!r})"
+
+
+def check_same_config(run_dir: Path, config: RunConfig) -> None:
+    """Refuse to reuse or resume a run directory made with another configuration."""
+    stored = _comparable(load_config(run_dir / CONFIG_FILE))
+    asked = _comparable(resolve(config))
+    difference = _first_difference(stored, asked)
+    if difference:
+        raise ConfigError(
+            f"{run_dir}: holds a run with another configuration: {difference}; "
+            "choose another --out, or delete the directory to start again"
+        )

@@ -34,8 +34,8 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
     target = Path(path)
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_open supports 'w' and 'wb', got {mode!r}")
+    ensure_dir(target.parent)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
         raise MssfeError(f"cannot write {target}: {exc.strerror or exc}") from exc
@@ -61,6 +61,10 @@ def ensure_dir(path: str | Path) -> Path:
     directory = Path(path)
     try:
         directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise MssfeError(
+            f"cannot create directory {directory}: a file of that name is in the way"
+        ) from None
     except OSError as exc:
         raise MssfeError(f"cannot create directory {directory}: {exc.strerror or exc}") from exc
     return directory
