@@ -23,21 +23,10 @@ import torch
 from torch.utils.data import DataLoader
 
 from mssfe.data.patches import PatchDataset
+from mssfe.training.record import cpu_model
 
 GIB = 1024**3
 MIB = 1024**2
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name (Linux /proc/cpuinfo), else platform's guess."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def peak_rss_bytes() -> int:

@@ -32,6 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,20 +43,11 @@ from mssfe.data.preprocess import fit_preprocessor
 from mssfe.data.scenes import load_scene
 from mssfe.data.splits import make_split
 from mssfe.models.ms2fenet import MS2FENet, MS2FENetConfig
+from mssfe.training.record import cpu_model
 
 PATCH = 15
 CPU_FORWARD_CHUNK = 32  # MS2FENet.cpu_forward_chunk with fast_depthwise, used by predict_dataset
 COMPONENTS = 30
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def load_avg() -> str:
@@ -249,16 +241,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.compile:
         comp = MS2FENet(MS2FENetConfig(fast_depthwise=False), n_bands, n_classes)
         comp.load_state_dict(base.state_dict())
-        compiled = torch.compile(comp)
+        compiled: Any = torch.compile(comp)
         t0 = time.perf_counter()
         train_step(compiled, x_tr, y_tr)()
         t_train = time.perf_counter() - t0
         t0 = time.perf_counter()
         infer_chunked(compiled, x_inf, 256)()
-        t_inf = time.perf_counter() - t0
+        t_first = time.perf_counter() - t0
         compile_note = (
             f"torch.compile (inductor): first training step {t_train:.1f} s, "
-            f"first inference {t_inf:.1f} s (compilation included)"
+            f"first inference {t_first:.1f} s (compilation included)"
         )
         print(compile_note, flush=True)
         tr["torch.compile (baseline layers)"] = train_step(compiled, x_tr, y_tr)
@@ -325,8 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     for ph in PHASES:
         cells = []
         for k in runs:
-            v = med([p[ph] for p in prof[k]])
-            cells.append(f"{v:.3f} | {v / tot[k]:.1%}")
+            sec = med([p[ph] for p in prof[k]])
+            cells.append(f"{sec:.3f} | {sec / tot[k]:.1%}")
         b = med([p[ph] for p in prof["baseline"]])
         f = med([p[ph] for p in prof[best]])
         out.append(f"| {ph} | " + " | ".join(cells) + f" | {b / f:.2f}x |")

@@ -165,9 +165,9 @@ def _batches(n: int, batch_size: int, order: torch.Tensor) -> list[list[int]]:
 def _forward_chunk(model: nn.Module, device: torch.device, batch_size: int) -> int:
     """Sub-batch size for the forward pass: a model's ``cpu_forward_chunk`` on CPU, if it
     declares one, else the whole batch. Small chunks keep MS2FENet's 3-D activations in cache
-    (1.3x, benchmarks/speed_ms2fenet.py) but make PyTorch's own NCDHW depthwise conv much
-    slower, so only a model that measured it asks for it. In eval mode each sample's output
-    is independent of the others: the result is the same.
+    (1.5-1.9x, benchmarks/speed_ms2fenet.py); on a loaded CPU they made PyTorch's own NCDHW
+    depthwise conv slower (0.4-0.9x), so only a model that measured it asks for it. In eval
+    mode each sample's output is independent of the others: the result is the same.
     """
     inner = getattr(model, "module", model)  # DistributedDataParallel
     chunk = getattr(inner, "cpu_forward_chunk", None) if device.type == "cpu" else None
