@@ -135,6 +135,7 @@ def _train_config(args: argparse.Namespace) -> Any:
         "optim.patience": args.patience,
         "runtime.device": args.device,
         "runtime.precision": args.precision,
+        "runtime.workers": args.workers,
         "runtime.threads": args.threads,
     }
     if args.no_download:
@@ -459,6 +460,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="auto | cpu | cuda | mps")
     p.add_argument("--precision", choices=["32", "bf16", "16"])
     p.add_argument("--threads", type=int)
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="DataLoader worker processes (default: 0 on CPU, up to 4 on GPU)",
+    )
     p.add_argument("--no-progress", action="store_true")
     _add_data_options(p)
     _add_user_cube_options(p)

@@ -107,3 +107,15 @@ def test_test_pixels_never_reach_training(finished_run: Path) -> None:
 def test_a_second_run_into_the_same_directory_is_refused(finished_run: Path, scene: Scene) -> None:
     with pytest.raises(MssfeError, match="resume"):
         train(SMALL, finished_run, scene=scene)
+
+
+def test_dataloader_workers_do_not_change_the_result(tmp_path: Path, scene: Scene) -> None:
+    from dataclasses import replace
+
+    short = replace(SMALL, optim=replace(SMALL.optim, max_epochs=2))
+    train(short, tmp_path / "main", scene=scene)
+    train(
+        replace(short, runtime=replace(short.runtime, workers=2)), tmp_path / "workers", scene=scene
+    )
+    a, b = _weights(tmp_path / "main"), _weights(tmp_path / "workers")
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -58,7 +58,7 @@ class RuntimeConfig:
     device: str = "auto"  # auto | cpu | cuda | mps
     precision: str = "32"  # 32 | bf16 | 16
     threads: int | None = None  # torch intra-op threads; None = all cores
-    workers: int = 0  # DataLoader worker processes
+    workers: int | None = None  # DataLoader worker processes; None: 0 on CPU, up to 4 on GPU
     deterministic: bool = True
     progress: bool = True
 

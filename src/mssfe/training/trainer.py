@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from mssfe.data.patches import PatchDataset, augment_batch
@@ -337,6 +339,40 @@ def _new_state() -> dict[str, Any]:
     return {"epoch": 0, "best_score": None, "best_epoch": 0, "bad_epochs": 0, "train_seconds": 0.0}
 
 
+class _EpochBatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """The global batches of one epoch, cut and augmented; item ``i`` is batch ``i``.
+
+    Each batch's augmentation draws from a generator seeded by (seed, epoch, batch), so the
+    batches are the same whether DataLoader workers or the main process build them.
+    """
+
+    def __init__(
+        self, dataset: PatchDataset, batches: list[list[int]], seed: int, epoch: int, augment: bool
+    ) -> None:
+        self.dataset, self.batches = dataset, batches
+        self.seed, self.epoch, self.augment = seed, epoch, augment
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.dataset.get_batch(self.batches[i])
+        if self.augment:
+            gen = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 100_003 + i)
+            x = augment_batch(x, gen)
+        return x, y
+
+
+def data_workers(requested: int | None, device: torch.device) -> int:
+    """DataLoader workers: as asked, else none on CPU (cutting patches is <5% of an epoch there,
+    benchmarks/results/speed_ms2fenet.md) and up to 4 on a GPU, whose steps wait on the data."""
+    if requested is not None:
+        if requested < 0:
+            raise ConfigError(f"runtime.workers: expected >= 0, got {requested}")
+        return requested
+    return 0 if device.type == "cpu" else min(4, max(1, (os.cpu_count() or 2) // 2))
+
+
 def _train_epoch(loop: _Loop, train_ds: PatchDataset, epoch: int) -> tuple[float, float]:
     """One pass over the training pixels; returns (mean loss, accuracy) over all ranks.
 
@@ -344,15 +380,18 @@ def _train_epoch(loop: _Loop, train_ds: PatchDataset, epoch: int) -> tuple[float
     slice; the loss is weighted so DDP's gradient average equals the global-batch gradient.
     """
     cfg, ctx, device = loop.config, loop.ctx, loop.device
-    gen = _epoch_generator(cfg.seed, epoch)
-    order = torch.randperm(len(train_ds), generator=gen)
+    order = torch.randperm(len(train_ds), generator=_epoch_generator(cfg.seed, epoch))
+    batches = _batches(len(train_ds), int(cfg.optim.batch_size or 64), order)
+    loader = DataLoader(
+        _EpochBatches(train_ds, batches, cfg.seed, epoch, bool(cfg.optim.augment)),
+        batch_size=None,  # each item already is a batch
+        num_workers=data_workers(cfg.runtime.workers, device),
+        pin_memory=device.type == "cuda",
+    )
     loss_fn = nn.CrossEntropyLoss()
     loop.model.train()
     total_loss, correct, seen = 0.0, 0, 0
-    for batch in _batches(len(train_ds), int(cfg.optim.batch_size or 64), order):
-        x, y = train_ds.get_batch(batch)
-        if cfg.optim.augment:
-            x = augment_batch(x, gen)
+    for batch, (x, y) in zip(batches, loader, strict=True):
         part = ctx.local_slice(len(batch))
         x, y = x[part].to(device, non_blocking=True), y[part].to(device, non_blocking=True)
         loop.optimizer.zero_grad(set_to_none=True)
