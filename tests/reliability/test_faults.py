@@ -351,3 +351,24 @@ def test_atomic_open_under_a_file_is_a_clear_error(tmp_path: Path) -> None:
         MssfeError, match=r"cannot create directory .*blocker: a file of that name is in the way"
     ):
         atomic_write_json(blocker / "metrics.json", {})
+
+
+def test_resume_from_a_corrupt_checkpoint_is_one_clear_line(cli, tiny) -> None:
+    """`mssfe train --resume` on a run whose last.pt was cut: an error naming the file, no
+    pickle traceback, and the damaged file is left for the user to inspect."""
+    out = tiny["dir"] / "runs"
+    r = cli("train", "--cube", str(tiny["cube"]), "--labels", str(tiny["labels"]),
+            "--model", "ms2fenet", "--model-arg", "patch_size=9", "--model-arg", "n_components=12",
+            "--split", "random:5", "--epochs", "1", "--threads", "1", "--no-progress",
+            "--out", str(out))  # fmt: skip
+    assert r.rc == 0, r.err
+    (run_dir,) = out.glob("*/*/*/seed0")
+    checkpoint = run_dir / "last.pt"
+    cut = checkpoint.read_bytes()[:100]
+    checkpoint.write_bytes(cut)
+    r = cli("train", "--resume", str(run_dir), "--no-progress")
+    assert r.rc == 2
+    (line,) = r.err.strip().splitlines()
+    assert line.startswith("mssfe: error: ") and str(checkpoint) in line
+    assert "Traceback" not in r.err and "pickle" not in line.lower()
+    assert checkpoint.read_bytes() == cut

@@ -119,3 +119,15 @@ def test_dataloader_workers_do_not_change_the_result(tmp_path: Path, scene: Scen
     )
     a, b = _weights(tmp_path / "main"), _weights(tmp_path / "workers")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_reusing_a_run_dir_with_another_config_is_refused(finished_run: Path, scene: Scene) -> None:
+    from dataclasses import replace
+
+    from mssfe.errors import ConfigError
+    from mssfe.training.trainer import run_or_resume
+
+    other = replace(SMALL, optim=replace(SMALL.optim, lr=0.01))
+    with pytest.raises(ConfigError, match="optim.lr"):
+        run_or_resume(other, finished_run, scene=scene)
+    assert run_or_resume(SMALL, finished_run, scene=scene).epochs == 4  # same config: kept
