@@ -128,6 +128,6 @@ def test_reusing_a_run_dir_with_another_config_is_refused(finished_run: Path, sc
     from mssfe.training.trainer import run_or_resume
 
     other = replace(SMALL, optim=replace(SMALL.optim, lr=0.01))
-    with pytest.raises(ConfigError, match="optim.lr"):
+    with pytest.raises(ConfigError, match=r"optim\.lr"):
         run_or_resume(other, finished_run, scene=scene)
     assert run_or_resume(SMALL, finished_run, scene=scene).epochs == 4  # same config: kept
