@@ -2,10 +2,39 @@
 
 from __future__ import annotations
 
+import json
 import os
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+# fuzz-case counts sent by pytest-xdist workers (tests/reliability/conftest.py), summed here
+_FUZZ_TOTALS: Counter[str] = Counter()
+
+
+class _FuzzTotals:
+    @staticmethod
+    def pytest_testnodedown(node: Any, error: Any) -> None:
+        _FUZZ_TOTALS.update(getattr(node, "workeroutput", {}).get("mssfe_fuzz", {}))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_FuzzTotals(), "mssfe-fuzz-totals")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _FUZZ_TOTALS:
+        return
+    terminalreporter.section("mssfe fuzz cases run (all workers)")
+    for name, count in sorted(_FUZZ_TOTALS.items()):
+        terminalreporter.write_line(f"{name}: {count}")
+    terminalreporter.write_line(f"total: {sum(_FUZZ_TOTALS.values())}")
+    report = os.environ.get("MSSFE_FUZZ_REPORT")
+    if report:
+        Path(report).write_text(json.dumps(dict(sorted(_FUZZ_TOTALS.items())), indent=2) + "\n")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -195,8 +195,8 @@ def _print_metrics(metrics: Any) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from mssfe.training.trainer import METRICS_FILE, evaluate_run
-    from mssfe.utils.atomic import atomic_write_json
+    from mssfe.training.trainer import METRICS_FILE, evaluate_run, format_metrics_markdown
+    from mssfe.utils.atomic import atomic_write_json, atomic_write_text
 
     metrics = evaluate_run(args.run_dir)
     _print_metrics(metrics)
@@ -204,9 +204,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     names = stored.get("class_names", [])
     for name, acc in zip(names, metrics.per_class, strict=False):
         print(f"  {name:32s} {acc * 100:6.2f}")
+    payload = {**stored, "metrics": metrics.to_dict(), "recomputed": True}
     out = Path(args.run_dir) / "evaluation.json"
-    atomic_write_json(out, {**stored, "metrics": metrics.to_dict(), "recomputed": True})
-    print(f"saved {out}")
+    atomic_write_json(out, payload)
+    atomic_write_text(out.with_suffix(".md"), format_metrics_markdown(payload))
+    print(f"saved {out} and {out.with_suffix('.md')}")
     return 0
 
 

@@ -73,3 +73,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     report = os.environ.get("MSSFE_FUZZ_REPORT")
     if report:
         Path(report).write_text(json.dumps(dict(sorted(FUZZ_COUNTS.items())), indent=2) + "\n")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under pytest-xdist, hand this worker's counts to the controller (tests/conftest.py)."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["mssfe_fuzz"] = dict(FUZZ_COUNTS)

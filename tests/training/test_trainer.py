@@ -131,3 +131,20 @@ def test_reusing_a_run_dir_with_another_config_is_refused(finished_run: Path, sc
     with pytest.raises(ConfigError, match=r"optim\.lr"):
         run_or_resume(other, finished_run, scene=scene)
     assert run_or_resume(SMALL, finished_run, scene=scene).epochs == 4  # same config: kept
+
+
+def test_evaluate_command_prints_and_saves_json_and_markdown(
+    finished_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mssfe.cli import main
+
+    assert main(["evaluate", str(finished_run)]) == 0
+    out = capsys.readouterr().out
+    assert "OA" in out and "Lettuce_romaine_7wk" in out
+    saved = json.loads((finished_run / "evaluation.json").read_text())
+    assert saved["recomputed"] is True
+    assert (
+        saved["metrics"]["oa"]
+        == json.loads((finished_run / "metrics.json").read_text())["metrics"]["oa"]
+    )
+    assert "| OA |" in (finished_run / "evaluation.md").read_text()
