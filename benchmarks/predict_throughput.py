@@ -69,12 +69,12 @@ def machine() -> list[str]:
     ]
 
 
-def tiny_run(run_dir: Path, epochs: int) -> Path:
+def tiny_run(run_dir: Path, epochs: int, scene: str) -> Path:
     if not (run_dir / "best.pt").exists():
         config = RunConfig(
             model="ms2fenet",
             model_args={"patch_size": 9, "n_components": 10},
-            data=DataConfig(scene="PaviaU-sim", split="random:10"),
+            data=DataConfig(scene=scene, split="random:10"),
             optim=OptimConfig(max_epochs=epochs, patience=epochs),
             runtime=RuntimeConfig(progress=False, device="cpu"),
         )
@@ -107,8 +107,9 @@ def measure(name: str, cube, run, tile_rows: int, batch_size: int) -> dict[str, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--layout", default="PaviaU", help="PaviaU | IndianPines | Salinas")
     parser.add_argument("--scale", type=int, default=8)
-    parser.add_argument("--run", type=Path, default=Path("runs/bench-predict/PaviaU-sim-ms2fenet"))
+    parser.add_argument("--run", type=Path, help="default: runs/bench-predict/LAYOUT-sim-ms2fenet")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--tile-rows", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=1024)
@@ -118,32 +119,33 @@ def main() -> None:
     args = parser.parse_args()
     header = machine()
     print("\n".join(header), flush=True)
-    run = load_run(tiny_run(args.run, args.epochs))
+    scene = f"{args.layout}-sim"
+    run_dir = args.run or Path(f"runs/bench-predict/{scene}-ms2fenet")
+    run = load_run(tiny_run(run_dir, args.epochs, scene))
     rows = [
         measure(
-            "PaviaU-sim",
-            load_scene("PaviaU-sim").require_cube(),
+            scene,
+            load_scene(scene).require_cube(),
             run,
             args.tile_rows,
             args.batch_size,
         )
     ]
     t0 = time.perf_counter()
-    sim = simulate_layout("PaviaU", scale=args.scale)
+    sim = simulate_layout(args.layout, scale=args.scale)
     print(
         f"simulated scale {args.scale}: {sim.cube.shape} in {time.perf_counter() - t0:.0f} s",
         flush=True,
     )
-    rows.append(
-        measure(f"PaviaU-sim x{args.scale}", sim.cube, run, args.tile_rows, args.batch_size)
-    )
+    rows.append(measure(f"{scene} x{args.scale}", sim.cube, run, args.tile_rows, args.batch_size))
     lines = [
         "# Full-scene prediction throughput (simulated scenes)",
         "",
         "`python benchmarks/predict_throughput.py "
-        f"--scale {args.scale} --tile-rows {args.tile_rows} --batch-size {args.batch_size}`: "
+        f"--layout {args.layout} --scale {args.scale} --tile-rows {args.tile_rows} --batch-size {args.batch_size}`: "
         f"MS²FENet (patch 9, 10 PCA components, {args.epochs}-epoch run: speed, not accuracy), "
-        "CPU, float32, one process. Both scenes are simulated (PaviaU layout, library spectra).",
+        f"CPU, float32, one process. Both scenes are simulated ({args.layout} layout, library "
+        "spectra; `--scale K` tiles the layout K x K).",
         "",
         *header,
         "",
@@ -155,7 +157,7 @@ def main() -> None:
             f"| {r['scene']} | {r['shape']} | {r['pixels']:,} | {r['seconds']:.1f} | {r['px_s']:,.0f} | "
             f"{r['fwd_px_s']:,.0f} | {r['ratio']:.3f} | {r['cube_mib']:.0f} | {r['peak_mib']:.0f} | {r['extra_mib']:.0f} |"
         )
-    if args.scale < 8:
+    if args.scale < 8 and args.layout == "PaviaU":
         lines += [
             "",
             f"Scale {args.scale}, not the issue's 8: `simulate_layout('PaviaU', scale=8)` is "

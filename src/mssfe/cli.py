@@ -157,7 +157,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from mssfe.evaluation.metrics import format_pm
     from mssfe.training.experiment import group_dir, train_seeds
-    from mssfe.training.trainer import load_scene_for, train
+    from mssfe.training.prepare import load_scene_for
+    from mssfe.training.trainer import train
 
     if args.resume:
         result = train(None, args.resume, resume=True)
@@ -195,7 +196,8 @@ def _print_metrics(metrics: Any) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from mssfe.training.trainer import METRICS_FILE, evaluate_run, format_metrics_markdown
+    from mssfe.training.inference import evaluate_run
+    from mssfe.training.rundir import METRICS_FILE, format_metrics_markdown
     from mssfe.utils.atomic import atomic_write_json, atomic_write_text
 
     metrics = evaluate_run(args.run_dir)

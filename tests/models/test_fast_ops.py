@@ -179,7 +179,7 @@ def test_full_depthwise_false_ignores_fast_switch():
 
 def test_predict_dataset_sub_batches_give_the_same_outputs():
     from mssfe.data.patches import PatchDataset
-    from mssfe.training.trainer import predict_dataset
+    from mssfe.training.inference import predict_dataset
 
     ref, fast = _pair()
     assert fast.cpu_forward_chunk == 32 and ref.cpu_forward_chunk is None

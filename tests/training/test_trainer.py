@@ -13,7 +13,8 @@ from mssfe.data.splits import Split
 from mssfe.errors import MssfeError
 from mssfe.training.checkpoint import load_checkpoint
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
-from mssfe.training.trainer import _StopRequested, evaluate_run, train
+from mssfe.training.inference import evaluate_run
+from mssfe.training.trainer import _StopRequested, train
 
 SMALL = RunConfig(
     model="ms2fenet",

@@ -33,7 +33,8 @@ from mssfe.models.summary import count_parameters, flops_per_pixel
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
 from mssfe.training.experiment import slug
 from mssfe.training.record import machine, package_versions
-from mssfe.training.trainer import RunResult, load_result, run_or_resume
+from mssfe.training.rundir import RunResult, load_result
+from mssfe.training.trainer import run_or_resume
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
 
 PROTOCOL_PRESETS: dict[str, tuple[str, ...]] = {

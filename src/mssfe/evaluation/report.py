@@ -181,7 +181,7 @@ def _run_prediction(run_dir: Path, scene: Any) -> np.ndarray:
 
 
 def _run_report(run_dir: Path, out_dir: Path, with_maps: bool) -> Report:
-    from mssfe.training.trainer import CONFIG_FILE, LOG_FILE, METRICS_FILE
+    from mssfe.training.rundir import CONFIG_FILE, LOG_FILE, METRICS_FILE
 
     payload = _read_json(run_dir / METRICS_FILE)
     scene_name = str(payload.get("scene", "?"))

@@ -26,19 +26,16 @@ from mssfe.errors import ConfigError, MssfeError
 from mssfe.evaluation.metrics import Metrics, compute_metrics
 from mssfe.models import create_model, get_model_spec
 from mssfe.training.config import RunConfig, config_to_toml
-from mssfe.training.runtime import seed_everything
-from mssfe.training.trainer import (
+from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data, resolve
+from mssfe.training.rundir import (
     CONFIG_FILE,
     METRICS_FILE,
     PREPROCESSOR_FILE,
     SPLIT_FILE,
-    PreparedData,
     RunResult,
-    load_scene_for,
-    prepare_data,
-    resolve,
     write_metrics,
 )
+from mssfe.training.runtime import seed_everything
 from mssfe.utils.atomic import atomic_write_text, ensure_dir
 
 

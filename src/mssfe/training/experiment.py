@@ -10,7 +10,8 @@ from typing import Any
 from mssfe.data.scenes import Scene
 from mssfe.evaluation.metrics import Summary, aggregate, format_pm
 from mssfe.training.config import RunConfig
-from mssfe.training.trainer import RunResult, run_or_resume
+from mssfe.training.rundir import RunResult
+from mssfe.training.trainer import run_or_resume
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
 
 

@@ -8,28 +8,23 @@ epoch come from generators seeded by (seed, epoch), so a resumed run replays exa
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import time
-from dataclasses import asdict, dataclass
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from mssfe.data.patches import PatchDataset, augment_batch
-from mssfe.data.preprocess import Preprocessor, fit_preprocessor
-from mssfe.data.scenes import Scene, load_scene, load_user_scene
-from mssfe.data.splits import Split, make_split
+from mssfe.data.preprocess import Preprocessor
+from mssfe.data.scenes import Scene
+from mssfe.data.splits import Split
 from mssfe.errors import ConfigError, MssfeError
-from mssfe.evaluation.metrics import Metrics, compute_metrics
-from mssfe.models import create_model, get_model_spec, make_config
+from mssfe.models import create_model, get_model_spec
 from mssfe.training.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -38,8 +33,6 @@ from mssfe.training.checkpoint import (
 )
 from mssfe.training.config import (
     RunConfig,
-    config_from_dict,
-    config_to_dict,
     config_to_toml,
     load_config,
 )
@@ -51,106 +44,25 @@ from mssfe.training.distributed import (
     unwrap,
     wrap_ddp,
 )
-from mssfe.training.record import git_commit, machine, package_versions
+from mssfe.training.inference import evaluate_loss_acc, evaluate_prepared
+from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data, resolve
+from mssfe.training.rundir import (
+    BEST_CHECKPOINT,
+    CONFIG_FILE,
+    LAST_CHECKPOINT,
+    LOG_FILE,
+    METRICS_FILE,
+    PREPROCESSOR_FILE,
+    SPLIT_FILE,
+    RunResult,
+    append_log,
+    check_same_config,
+    load_result,
+    truncate_log,
+    write_metrics,
+)
 from mssfe.training.runtime import autocast, resolve_device, seed_everything, set_threads
-from mssfe.utils.atomic import atomic_write_json, atomic_write_text, ensure_dir
-
-CONFIG_FILE = "config.toml"
-SPLIT_FILE = "split.npz"
-PREPROCESSOR_FILE = "preprocessor.npz"
-LAST_CHECKPOINT = "last.pt"
-BEST_CHECKPOINT = "best.pt"
-LOG_FILE = "log.jsonl"
-METRICS_FILE = "metrics.json"
-RECORD_FILE = "run.json"
-
-FALLBACK_TRAINING: dict[str, Any] = {
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "weight_decay": 1e-4,
-    "batch_size": 64,
-    "max_epochs": 200,
-    "patience": 20,
-    "scheduler": "none",
-    "augment": True,
-}
-
-
-def resolve(config: RunConfig) -> RunConfig:
-    """Fill every ``None`` with the model's registry default and expand the model config."""
-    spec = get_model_spec(config.model)
-    model_cfg = make_config(config.model, **config.model_args)
-    defaults = {**FALLBACK_TRAINING, **spec.training}
-    filled = {k: (v if v is not None else defaults.get(k)) for k, v in asdict(config.optim).items()}
-    # through the validating constructor, so a registry default of the wrong type fails here
-    return config_from_dict(
-        {**config_to_dict(config), "model_args": asdict(model_cfg), "optim": filled},
-        where=f"defaults of model '{config.model}'",
-    )
-
-
-@dataclass(frozen=True)
-class PreparedData:
-    """A scene split and preprocessed for one model: what training and evaluation consume."""
-
-    scene: Scene
-    split: Split
-    preprocessor: Preprocessor
-    features: np.ndarray  # (H, W, C) float32 after preprocessing
-    patch_size: int
-
-    @cached_property
-    def _padded(self) -> PatchDataset:
-        """The padded feature cube, made once and shared by every pixel selection."""
-        empty = np.zeros(0, dtype=np.int64)
-        return PatchDataset(self.features, empty, empty, self.patch_size)
-
-    def dataset(self, which: str, part: slice | None = None) -> PatchDataset:
-        """Patches of the split's ``train``/``val``/``test`` pixels (optionally a slice of them)."""
-        idx = getattr(self.split, which)
-        if part is not None:
-            idx = idx[part]
-        return self._padded.with_pixels(idx, self.scene.labels.ravel()[idx] - 1)
-
-
-def load_scene_for(config: RunConfig) -> Scene:
-    d = config.data
-    if d.cube or d.labels:
-        if not (d.cube and d.labels):
-            raise ConfigError("data.cube and data.labels must be given together")
-        return load_user_scene(
-            d.cube, d.labels, var=d.var, labels_var=d.labels_var, nan_policy=d.nan_policy
-        )
-    return load_scene(d.scene, data_dir=d.data_dir, download=d.download, nan_policy=d.nan_policy)
-
-
-def prepare_data(
-    config: RunConfig,
-    scene: Scene,
-    split: Split | None = None,
-    preprocessor: Preprocessor | None = None,
-) -> PreparedData:
-    """Split (unless given) and fit preprocessing on the training pixels (unless given)."""
-    cfg = config.model_args
-    patch_size = int(cfg.get("patch_size") or 1)
-    if split is None:
-        split = make_split(
-            scene.labels,
-            config.data.split,
-            seed=config.seed,
-            patch_size=patch_size,
-            val_fraction=config.data.val_fraction,
-        )
-    cube = scene.require_cube()
-    if preprocessor is None:
-        preprocessor = fit_preprocessor(
-            cube,
-            split.train,
-            n_components=cfg.get("n_components"),
-            pca_fit=config.data.pca_fit,  # type: ignore[arg-type]
-            seed=config.seed,
-        )
-    return PreparedData(scene, split, preprocessor, preprocessor.transform(cube), patch_size)
+from mssfe.utils.atomic import atomic_write_text, ensure_dir
 
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -162,74 +74,6 @@ def _batches(n: int, batch_size: int, order: torch.Tensor) -> list[list[int]]:
     if len(chunks) > 1 and len(chunks[-1]) < 2:  # BatchNorm cannot train on one sample
         chunks[-2].extend(chunks.pop())
     return chunks
-
-
-def _forward_chunk(model: nn.Module, device: torch.device, batch_size: int) -> int:
-    """Sub-batch size for the forward pass: a model's ``cpu_forward_chunk`` on CPU, if it
-    declares one, else the whole batch. Small chunks keep MS2FENet's 3-D activations in cache
-    (1.5-1.9x, benchmarks/speed_ms2fenet.py); on a loaded CPU they made PyTorch's own NCDHW
-    depthwise conv slower (0.4-0.9x), so only a model that measured it asks for it. In eval
-    mode each sample's output is independent of the others: the result is the same.
-    """
-    inner = getattr(model, "module", model)  # DistributedDataParallel
-    chunk = getattr(inner, "cpu_forward_chunk", None) if device.type == "cpu" else None
-    return int(chunk) if chunk else batch_size
-
-
-@torch.inference_mode()
-def predict_dataset(
-    model: nn.Module,
-    dataset: PatchDataset,
-    device: torch.device,
-    batch_size: int = 256,
-    precision: str = "32",
-    forward_chunk: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Class indices (N,) and softmax probabilities (N, K) for every sample of ``dataset``.
-
-    ``batch_size`` patches are cut at a time; the model sees ``forward_chunk`` of them per
-    call (default: the model's ``cpu_forward_chunk`` on CPU if it has one, else the batch).
-    """
-    model.eval()
-    chunk = forward_chunk or _forward_chunk(model, device, batch_size)
-    preds, probs = [], []
-    for start in range(0, len(dataset), batch_size):
-        x, _ = dataset.get_batch(list(range(start, min(start + batch_size, len(dataset)))))
-        x = x.to(device, non_blocking=True)
-        with autocast(device, precision):
-            logits = torch.cat([model(part) for part in torch.split(x, chunk)])
-        p = torch.softmax(logits.float(), dim=1).cpu()
-        probs.append(p.numpy())
-        preds.append(p.argmax(1).numpy())
-    if not preds:
-        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
-    return np.concatenate(preds), np.concatenate(probs)
-
-
-def _targets(dataset: PatchDataset) -> np.ndarray:
-    if dataset.targets is None:
-        raise ValueError("this dataset has no targets (built for prediction)")
-    return dataset.targets
-
-
-def _evaluate_loss_acc(
-    model: nn.Module,
-    dataset: PatchDataset,
-    device: torch.device,
-    precision: str,
-    ctx: DistContext | None = None,
-) -> tuple[float, float]:
-    """Mean loss and accuracy on ``dataset``; under torchrun each rank takes a slice, then sums."""
-    ctx = ctx or DistContext()
-    if len(dataset) == 0:
-        return math.nan, math.nan
-    part = ctx.local_slice(len(dataset))
-    local = dataset.with_pixels(dataset.flat_idx[part], _targets(dataset)[part])
-    pred, prob = predict_dataset(unwrap(model), local, device, precision=precision)
-    targets = _targets(local)
-    nll = -np.log(np.clip(prob[np.arange(len(targets)), targets], 1e-12, None)).sum()
-    nll_sum, correct, n = ctx.sum([float(nll), float((pred == targets).sum()), float(len(targets))])
-    return nll_sum / n, correct / n
 
 
 def _make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
@@ -260,35 +104,8 @@ def _make_scheduler(
     raise ConfigError(f"optim.scheduler: expected none or cosine, got {name!r}")
 
 
-@dataclass(frozen=True)
-class RunResult:
-    run_dir: Path
-    metrics: Metrics
-    best_epoch: int
-    epochs: int
-    train_seconds: float
-    test_pixels_per_s: float
-
-
 class _StopRequested(Exception):
     """Raised by a test hook to simulate an interruption after an epoch."""
-
-
-def _append_log(path: Path, entry: dict[str, Any]) -> None:
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(entry) + "\n")
-        handle.flush()
-
-
-def _truncate_log(path: Path, last_epoch: int) -> None:
-    if not path.exists():
-        return
-    keep = [
-        line
-        for line in path.read_text(encoding="utf-8").splitlines()
-        if line.strip() and json.loads(line).get("epoch", 0) <= last_epoch
-    ]
-    atomic_write_text(path, "".join(line + "\n" for line in keep))
 
 
 LOSS_MIN_DELTA = 1e-3
@@ -440,7 +257,7 @@ def _end_epoch(
         "lr": loop.optimizer.param_groups[0]["lr"],
         "seconds": round(seconds, 4),
     }
-    _append_log(loop.run_dir / LOG_FILE, entry)
+    append_log(loop.run_dir / LOG_FILE, entry)
     save_checkpoint(loop.run_dir / LAST_CHECKPOINT, loop.checkpoint_state())
 
 
@@ -522,7 +339,7 @@ def train(
     if resume and (run_dir / LAST_CHECKPOINT).exists():
         loop.restore(load_checkpoint(run_dir / LAST_CHECKPOINT, map_location=device))
     if resume and ctx.is_main:  # drop log lines of an epoch whose checkpoint was never written
-        _truncate_log(run_dir / LOG_FILE, loop.state["epoch"])
+        truncate_log(run_dir / LOG_FILE, loop.state["epoch"])
     _run_epochs(loop, stop_after_epoch)
     ctx.barrier()  # rank 0 has written best.pt
     return _finish(loop)
@@ -546,7 +363,7 @@ def _run_epochs(loop: _Loop, stop_after_epoch: int | None) -> None:
             epoch = state["epoch"] + 1
             t0 = time.perf_counter()
             train_loss, train_acc = _train_epoch(loop, train_ds, epoch)
-            val_loss, val_acc = _evaluate_loss_acc(
+            val_loss, val_acc = evaluate_loss_acc(
                 loop.model, val_ds, loop.device, config.runtime.precision, loop.ctx
             )
             metrics = {
@@ -596,133 +413,6 @@ def _finish(loop: _Loop) -> RunResult:
     )
 
 
-def evaluate_prepared(
-    model: nn.Module,
-    data: PreparedData,
-    device: torch.device,
-    precision: str = "32",
-    ctx: DistContext | None = None,
-) -> tuple[Metrics, float]:
-    """Test-set metrics and inference throughput (pixels/s, preprocessing excluded).
-
-    Under torchrun each rank predicts its slice of the test pixels; the slices are gathered so
-    every rank computes the metrics of the whole test set.
-    """
-    ctx = ctx or DistContext()
-    test_ds = data.dataset("test", ctx.local_slice(len(data.split.test)))
-    t0 = time.perf_counter()
-    pred, _ = predict_dataset(model, test_ds, device, precision=precision)
-    seconds = time.perf_counter() - t0
-    pred = ctx.gather(pred)
-    targets = ctx.gather(_targets(test_ds))
-    total_rate = ctx.sum([len(test_ds) / max(seconds, 1e-9)])[0]
-    return compute_metrics(targets, pred, data.scene.n_classes), total_rate
-
-
-def write_metrics(
-    run_dir: Path, config: RunConfig, data: PreparedData, metrics: Metrics, extra: dict[str, Any]
-) -> None:
-    """metrics.json, metrics.md and run.json (provenance) in the run directory."""
-    scene, split = data.scene, data.split
-    counts = split.counts(scene.labels)
-    payload = {
-        "scene": scene.name,
-        "simulated": scene.simulated,
-        "model": config.model,
-        "protocol": split.protocol,
-        "seed": config.seed,
-        "leakage": split.leakage(),
-        "split_notes": list(split.notes),
-        "class_names": list(scene.class_names),
-        "n_train": int(counts[:, 0].sum()),
-        "n_val": int(counts[:, 1].sum()),
-        "n_test": int(counts[:, 2].sum()),
-        "metrics": metrics.to_dict(),
-        **extra,
-    }
-    atomic_write_json(run_dir / METRICS_FILE, payload)
-    atomic_write_text(run_dir / "metrics.md", format_metrics_markdown(payload))
-    record = {
-        "seed": config.seed,
-        "config": config_to_dict(config),
-        "packages": package_versions(),
-        "git_commit": git_commit(),
-        "machine": machine(),
-        "data": scene.sources,
-        "wall_time_s": extra.get("train_seconds"),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    atomic_write_json(run_dir / RECORD_FILE, record)
-
-
-def format_metrics_markdown(payload: dict[str, Any]) -> str:
-    m = payload["metrics"]
-    lines = [
-        f"# {payload['model']} on {payload['scene']}"
-        + (" (simulated scene)" if payload["simulated"] else ""),
-        "",
-        f"Split `{payload['protocol']}`, seed {payload['seed']}: {payload['n_train']} train, "
-        f"{payload['n_val']} validation, {payload['n_test']} test pixels; "
-        f"leakage {payload['leakage']:.1%} of test patches contain a training pixel.",
-        "",
-        "| metric | value |",
-        "|---|---|",
-        f"| OA | {m['oa'] * 100:.2f} |",
-        f"| AA | {m['aa'] * 100:.2f} |",
-        f"| kappa | {m['kappa'] * 100:.2f} |",
-        "",
-        "| class | accuracy |",
-        "|---|---|",
-    ]
-    lines += [
-        f"| {name} | {acc * 100:.2f} |"
-        for name, acc in zip(payload["class_names"], m["per_class"], strict=True)
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def evaluate_run(run_dir: str | Path, *, scene: Scene | None = None) -> Metrics:
-    """Recompute test metrics from a run's best checkpoint, split and preprocessing."""
-    run_dir = Path(run_dir)
-    config = load_config(run_dir / CONFIG_FILE)
-    if get_model_spec(config.model).kind != "torch":
-        raise MssfeError(
-            f"{run_dir}: model '{config.model}' keeps no fitted model to re-evaluate (nothing is "
-            f"pickled); its test metrics are in {METRICS_FILE}"
-        )
-    device = resolve_device(config.runtime.device)
-    scene = scene if scene is not None else load_scene_for(config)
-    data = prepare_data(
-        config,
-        scene,
-        Split.load(run_dir / SPLIT_FILE),
-        Preprocessor.load(run_dir / PREPROCESSOR_FILE),
-    )
-    model = create_model(
-        config.model, n_bands=data.features.shape[2], n_classes=scene.n_classes, **config.model_args
-    ).to(device)
-    model.load_state_dict(load_checkpoint(run_dir / BEST_CHECKPOINT, map_location=device)["model"])
-    metrics, _ = evaluate_prepared(model, data, device, config.runtime.precision)
-    return metrics
-
-
-def load_result(run_dir: str | Path) -> RunResult:
-    """The result of a finished run, read back from its metrics.json."""
-    run_dir = Path(run_dir)
-    try:
-        payload = json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
-        return RunResult(
-            run_dir,
-            Metrics.from_dict(payload["metrics"]),
-            int(payload.get("best_epoch", 0)),
-            int(payload.get("epochs", 0)),
-            float(payload.get("train_seconds", 0.0)),
-            float(payload.get("test_pixels_per_s", 0.0)),
-        )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise MssfeError(f"{run_dir / METRICS_FILE}: not a readable result: {exc}") from exc
-
-
 def run_or_resume(
     config: RunConfig, run_dir: str | Path, *, scene: Scene | None = None
 ) -> RunResult:
@@ -734,34 +424,3 @@ def run_or_resume(
         return load_result(run_dir)
     resume = (run_dir / LAST_CHECKPOINT).exists()
     return train(None if resume else config, run_dir, scene=scene, resume=resume)
-
-
-def _comparable(config: RunConfig) -> dict[str, Any]:
-    """What decides a run's result (not where or how fast it runs), with tuples as lists."""
-    d = config_to_dict(config)
-    d.pop("runtime")
-    for key in ("data_dir", "download"):
-        d["data"].pop(key)
-    return json.loads(json.dumps(d))
-
-
-def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b)):
-            found = _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else key)
-            if found:
-                return found
-        return None
-    return None if a == b else f"{where} (stored {a!r}, asked {b!r})"
-
-
-def check_same_config(run_dir: Path, config: RunConfig) -> None:
-    """Refuse to reuse or resume a run directory made with another configuration."""
-    stored = _comparable(load_config(run_dir / CONFIG_FILE))
-    asked = _comparable(resolve(config))
-    difference = _first_difference(stored, asked)
-    if difference:
-        raise ConfigError(
-            f"{run_dir}: holds a run with another configuration: {difference}; "
-            "choose another --out, or delete the directory to start again"
-        )

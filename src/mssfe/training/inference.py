@@ -1,0 +1,151 @@
+"""Inference on a run's pixels: predictions, validation loss, test metrics, re-evaluation.
+
+Under torchrun each rank takes a slice of the pixels and the results are reduced, so every
+rank sees the metrics of the whole set.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from mssfe.data.patches import PatchDataset
+from mssfe.data.preprocess import Preprocessor
+from mssfe.data.scenes import Scene
+from mssfe.data.splits import Split
+from mssfe.errors import MssfeError
+from mssfe.evaluation.metrics import Metrics, compute_metrics
+from mssfe.models import create_model, get_model_spec
+from mssfe.training.checkpoint import load_checkpoint
+from mssfe.training.config import load_config
+from mssfe.training.distributed import DistContext, unwrap
+from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data
+from mssfe.training.rundir import (
+    BEST_CHECKPOINT,
+    CONFIG_FILE,
+    METRICS_FILE,
+    PREPROCESSOR_FILE,
+    SPLIT_FILE,
+)
+from mssfe.training.runtime import autocast, resolve_device
+
+
+def _forward_chunk(model: nn.Module, device: torch.device, batch_size: int) -> int:
+    """Sub-batch size for the forward pass: a model's ``cpu_forward_chunk`` on CPU, if it
+    declares one, else the whole batch. Small chunks keep MS2FENet's 3-D activations in cache
+    (1.5-1.9x, benchmarks/speed_ms2fenet.py); on a loaded CPU they made PyTorch's own NCDHW
+    depthwise conv slower (0.4-0.9x), so only a model that measured it asks for it. In eval
+    mode each sample's output is independent of the others: the result is the same.
+    """
+    inner = getattr(model, "module", model)  # DistributedDataParallel
+    chunk = getattr(inner, "cpu_forward_chunk", None) if device.type == "cpu" else None
+    return int(chunk) if chunk else batch_size
+
+
+@torch.inference_mode()
+def predict_dataset(
+    model: nn.Module,
+    dataset: PatchDataset,
+    device: torch.device,
+    batch_size: int = 256,
+    precision: str = "32",
+    forward_chunk: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class indices (N,) and softmax probabilities (N, K) for every sample of ``dataset``.
+
+    ``batch_size`` patches are cut at a time; the model sees ``forward_chunk`` of them per
+    call (default: the model's ``cpu_forward_chunk`` on CPU if it has one, else the batch).
+    """
+    model.eval()
+    chunk = forward_chunk or _forward_chunk(model, device, batch_size)
+    preds, probs = [], []
+    for start in range(0, len(dataset), batch_size):
+        x, _ = dataset.get_batch(list(range(start, min(start + batch_size, len(dataset)))))
+        x = x.to(device, non_blocking=True)
+        with autocast(device, precision):
+            logits = torch.cat([model(part) for part in torch.split(x, chunk)])
+        p = torch.softmax(logits.float(), dim=1).cpu()
+        probs.append(p.numpy())
+        preds.append(p.argmax(1).numpy())
+    if not preds:
+        return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    return np.concatenate(preds), np.concatenate(probs)
+
+
+def targets_of(dataset: PatchDataset) -> np.ndarray:
+    if dataset.targets is None:
+        raise ValueError("this dataset has no targets (built for prediction)")
+    return dataset.targets
+
+
+def evaluate_loss_acc(
+    model: nn.Module,
+    dataset: PatchDataset,
+    device: torch.device,
+    precision: str,
+    ctx: DistContext | None = None,
+) -> tuple[float, float]:
+    """Mean loss and accuracy on ``dataset``; under torchrun each rank takes a slice, then sums."""
+    ctx = ctx or DistContext()
+    if len(dataset) == 0:
+        return math.nan, math.nan
+    part = ctx.local_slice(len(dataset))
+    local = dataset.with_pixels(dataset.flat_idx[part], targets_of(dataset)[part])
+    pred, prob = predict_dataset(unwrap(model), local, device, precision=precision)
+    targets = targets_of(local)
+    nll = -np.log(np.clip(prob[np.arange(len(targets)), targets], 1e-12, None)).sum()
+    nll_sum, correct, n = ctx.sum([float(nll), float((pred == targets).sum()), float(len(targets))])
+    return nll_sum / n, correct / n
+
+
+def evaluate_prepared(
+    model: nn.Module,
+    data: PreparedData,
+    device: torch.device,
+    precision: str = "32",
+    ctx: DistContext | None = None,
+) -> tuple[Metrics, float]:
+    """Test-set metrics and inference throughput (pixels/s, preprocessing excluded).
+
+    Under torchrun each rank predicts its slice of the test pixels; the slices are gathered so
+    every rank computes the metrics of the whole test set.
+    """
+    ctx = ctx or DistContext()
+    test_ds = data.dataset("test", ctx.local_slice(len(data.split.test)))
+    t0 = time.perf_counter()
+    pred, _ = predict_dataset(model, test_ds, device, precision=precision)
+    seconds = time.perf_counter() - t0
+    pred = ctx.gather(pred)
+    targets = ctx.gather(targets_of(test_ds))
+    total_rate = ctx.sum([len(test_ds) / max(seconds, 1e-9)])[0]
+    return compute_metrics(targets, pred, data.scene.n_classes), total_rate
+
+
+def evaluate_run(run_dir: str | Path, *, scene: Scene | None = None) -> Metrics:
+    """Recompute test metrics from a run's best checkpoint, split and preprocessing."""
+    run_dir = Path(run_dir)
+    config = load_config(run_dir / CONFIG_FILE)
+    if get_model_spec(config.model).kind != "torch":
+        raise MssfeError(
+            f"{run_dir}: model '{config.model}' keeps no fitted model to re-evaluate (nothing is "
+            f"pickled); its test metrics are in {METRICS_FILE}"
+        )
+    device = resolve_device(config.runtime.device)
+    scene = scene if scene is not None else load_scene_for(config)
+    data = prepare_data(
+        config,
+        scene,
+        Split.load(run_dir / SPLIT_FILE),
+        Preprocessor.load(run_dir / PREPROCESSOR_FILE),
+    )
+    model = create_model(
+        config.model, n_bands=data.features.shape[2], n_classes=scene.n_classes, **config.model_args
+    ).to(device)
+    model.load_state_dict(load_checkpoint(run_dir / BEST_CHECKPOINT, map_location=device)["model"])
+    metrics, _ = evaluate_prepared(model, data, device, config.runtime.precision)
+    return metrics

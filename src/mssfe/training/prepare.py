@@ -1,0 +1,105 @@
+"""What a run trains on: the resolved configuration, the scene, its split and preprocessing."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from mssfe.data.patches import PatchDataset
+from mssfe.data.preprocess import Preprocessor, fit_preprocessor
+from mssfe.data.scenes import Scene, load_scene, load_user_scene
+from mssfe.data.splits import Split, make_split
+from mssfe.errors import ConfigError
+from mssfe.models import get_model_spec, make_config
+from mssfe.training.config import RunConfig, config_from_dict, config_to_dict
+
+FALLBACK_TRAINING: dict[str, Any] = {
+    "optimizer": "adam",
+    "lr": 1e-3,
+    "weight_decay": 1e-4,
+    "batch_size": 64,
+    "max_epochs": 200,
+    "patience": 20,
+    "scheduler": "none",
+    "augment": True,
+}
+
+
+def resolve(config: RunConfig) -> RunConfig:
+    """Fill every ``None`` with the model's registry default and expand the model config."""
+    spec = get_model_spec(config.model)
+    model_cfg = make_config(config.model, **config.model_args)
+    defaults = {**FALLBACK_TRAINING, **spec.training}
+    filled = {k: (v if v is not None else defaults.get(k)) for k, v in asdict(config.optim).items()}
+    # through the validating constructor, so a registry default of the wrong type fails here
+    return config_from_dict(
+        {**config_to_dict(config), "model_args": asdict(model_cfg), "optim": filled},
+        where=f"defaults of model '{config.model}'",
+    )
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """A scene split and preprocessed for one model: what training and evaluation consume."""
+
+    scene: Scene
+    split: Split
+    preprocessor: Preprocessor
+    features: np.ndarray  # (H, W, C) float32 after preprocessing
+    patch_size: int
+
+    @cached_property
+    def _padded(self) -> PatchDataset:
+        """The padded feature cube, made once and shared by every pixel selection."""
+        empty = np.zeros(0, dtype=np.int64)
+        return PatchDataset(self.features, empty, empty, self.patch_size)
+
+    def dataset(self, which: str, part: slice | None = None) -> PatchDataset:
+        """Patches of the split's ``train``/``val``/``test`` pixels (optionally a slice of them)."""
+        idx = getattr(self.split, which)
+        if part is not None:
+            idx = idx[part]
+        return self._padded.with_pixels(idx, self.scene.labels.ravel()[idx] - 1)
+
+
+def load_scene_for(config: RunConfig) -> Scene:
+    d = config.data
+    if d.cube or d.labels:
+        if not (d.cube and d.labels):
+            raise ConfigError("data.cube and data.labels must be given together")
+        return load_user_scene(
+            d.cube, d.labels, var=d.var, labels_var=d.labels_var, nan_policy=d.nan_policy
+        )
+    return load_scene(d.scene, data_dir=d.data_dir, download=d.download, nan_policy=d.nan_policy)
+
+
+def prepare_data(
+    config: RunConfig,
+    scene: Scene,
+    split: Split | None = None,
+    preprocessor: Preprocessor | None = None,
+) -> PreparedData:
+    """Split (unless given) and fit preprocessing on the training pixels (unless given)."""
+    cfg = config.model_args
+    patch_size = int(cfg.get("patch_size") or 1)
+    if split is None:
+        split = make_split(
+            scene.labels,
+            config.data.split,
+            seed=config.seed,
+            patch_size=patch_size,
+            val_fraction=config.data.val_fraction,
+        )
+    cube = scene.require_cube()
+    if preprocessor is None:
+        preprocessor = fit_preprocessor(
+            cube,
+            split.train,
+            n_components=cfg.get("n_components"),
+            pca_fit=config.data.pca_fit,  # type: ignore[arg-type]
+            seed=config.seed,
+        )
+    return PreparedData(scene, split, preprocessor, preprocessor.transform(cube), patch_size)
