@@ -25,16 +25,19 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_FuzzTotals(), "mssfe-fuzz-totals")
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not _FUZZ_TOTALS:
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    totals = _FUZZ_TOTALS + Counter(getattr(config, "mssfe_fuzz_counts", {}))
+    if not totals:
         return
-    terminalreporter.section("mssfe fuzz cases run (all workers)")
-    for name, count in sorted(_FUZZ_TOTALS.items()):
+    terminalreporter.section("mssfe fuzz cases run")
+    for name, count in sorted(totals.items()):
         terminalreporter.write_line(f"{name}: {count}")
-    terminalreporter.write_line(f"total: {sum(_FUZZ_TOTALS.values())}")
+    terminalreporter.write_line(f"total: {sum(totals.values())}")
     report = os.environ.get("MSSFE_FUZZ_REPORT")
     if report:
-        Path(report).write_text(json.dumps(dict(sorted(_FUZZ_TOTALS.items())), indent=2) + "\n")
+        Path(report).write_text(json.dumps(dict(sorted(totals.items())), indent=2) + "\n")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,14 +1,12 @@
 """Shared pieces of the reliability suite: a CLI runner, tiny input files, the fuzz counter.
 
 The fuzz properties count the examples they really ran (hypothesis may stop early when a
-strategy is exhausted); the counts are printed in pytest's terminal summary and, when
-``MSSFE_FUZZ_REPORT`` names a file, written there as JSON (CI keeps it as an artifact).
+strategy is exhausted); tests/conftest.py prints the counts in pytest's terminal summary and,
+when ``MSSFE_FUZZ_REPORT`` names a file, writes them there as JSON.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,20 +61,11 @@ def tiny(tmp_path: Path) -> dict[str, Path]:
     return {"cube": tmp_path / "cube.npy", "labels": tmp_path / "labels.npy", "dir": tmp_path}
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FUZZ_COUNTS:
-        return
-    terminalreporter.section("mssfe fuzz cases run")
-    for name, count in sorted(FUZZ_COUNTS.items()):
-        terminalreporter.write_line(f"{name}: {count}")
-    terminalreporter.write_line(f"total: {sum(FUZZ_COUNTS.values())}")
-    report = os.environ.get("MSSFE_FUZZ_REPORT")
-    if report:
-        Path(report).write_text(json.dumps(dict(sorted(FUZZ_COUNTS.items())), indent=2) + "\n")
-
-
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Under pytest-xdist, hand this worker's counts to the controller (tests/conftest.py)."""
+    """Hand the counts to tests/conftest.py, which prints them: through pytest-xdist's
+    worker output under xdist, else on the config object of this one process."""
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:
         workeroutput["mssfe_fuzz"] = dict(FUZZ_COUNTS)
+    else:
+        session.config.mssfe_fuzz_counts = dict(FUZZ_COUNTS)  # type: ignore[attr-defined]
