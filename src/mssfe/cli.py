@@ -62,9 +62,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     print(
         f"{scene.name}{tag}: split {split.protocol}, seed {split.seed}, patch size {split.patch_size}"
     )
-    print(format_counts(split, scene.labels, scene.class_names))
-    for note in split.notes:
-        print(f"note: {note}")
+    print(format_counts(split, scene.labels, scene.class_names))  # includes the split's notes
     if args.out:
         split.save(args.out)
         print(f"saved {args.out}")
