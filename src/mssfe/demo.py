@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig
-from mssfe.training.experiment import train_seeds
+from mssfe.training.experiment import run_dir_for, train_seeds
 
 DEMO_SPLIT = "random:0.05"
 DEMO_EPOCHS = 30
@@ -41,7 +41,10 @@ def run_demo(out: str | Path = "runs/demo", epochs: int | None = None, seed: int
         f"at most {config.optim.max_epochs} epochs, patience {DEMO_PATIENCE}"
     )
     t0 = time.perf_counter()
+    finished = (run_dir_for(out, config) / "metrics.json").exists()
     results, _ = train_seeds(config, [seed], out, scene=scene)
+    if finished:
+        print(f"(a finished run was found in {out}: its result is shown; delete it to train again)")
     r = results[0]
     m = r.metrics
     print(
