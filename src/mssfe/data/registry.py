@@ -8,10 +8,10 @@ automatically (a user may still place it by hand). Label ids are the ones in the
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 from mssfe.errors import ConfigError
+from mssfe.utils.suggest import did_you_mean
 
 GIC = "https://www.ehu.eus/ccwintco/uploads"
 GIC_PAGE = "https://www.ehu.eus/ccwintco/index.php/Hyperspectral_Remote_Sensing_Scenes"
@@ -392,7 +392,6 @@ def get_scene_info(name: str, extra: dict[str, SceneInfo] | None = None) -> Scen
     try:
         return table[name.lower()]
     except KeyError:
-        close = difflib.get_close_matches(name.lower(), list(table), n=1)
-        hint = f"; did you mean '{table[close[0]].name}'?" if close else ""
+        hint = did_you_mean(name.lower(), table, display=lambda key: table[key].name)
         known = ", ".join(sorted({v.name for v in table.values()}))
         raise ConfigError(f"unknown scene '{name}'{hint} Known scenes: {known}") from None

@@ -14,7 +14,6 @@ checks names and types once, here, and turns lists into tuples.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -24,6 +23,7 @@ from typing import Any, TypeVar
 from torch import nn
 
 from mssfe.errors import ConfigError
+from mssfe.utils.suggest import did_you_mean
 
 BuildFn = Callable[[Any, int, int], nn.Module]
 F = TypeVar("F", bound=Callable[..., nn.Module])
@@ -108,8 +108,7 @@ def get_model_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(str(name), list(_REGISTRY), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(str(name), _REGISTRY)
         known = ", ".join(list_models())
         raise ConfigError(f"unknown model '{name}'{hint} (known models: {known})") from None
 
@@ -127,8 +126,7 @@ def make_config(name: str, **overrides: Any) -> Any:
     values: dict[str, Any] = {}
     for key, value in overrides.items():
         if key not in valid:
-            close = difflib.get_close_matches(key, valid, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(key, valid)
             raise ConfigError(
                 f"model '{name}': unknown config field '{key}'{hint} "
                 f"(valid fields: {', '.join(valid)})"

@@ -7,7 +7,6 @@ defaults); :func:`resolve` fills those in so the run directory records every val
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import tomllib
 import types
 import typing
@@ -18,6 +17,7 @@ from typing import Any
 import tomli_w
 
 from mssfe.errors import ConfigError
+from mssfe.utils.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,7 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = did_you_mean(key, names)
             raise ConfigError(
                 f"{where}: unknown option '{key}'{hint}; valid options: {', '.join(names)}"
             )
