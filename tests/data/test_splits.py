@@ -291,3 +291,12 @@ def test_bad_options() -> None:
         make_split(INDIAN_PINES, "random:0.1", seed=0, val_fraction=1.0)
     with pytest.raises(DataError, match="2-D"):
         make_split(np.zeros((3, 3, 3), dtype=int), "random:0.1", seed=0)
+
+
+def test_a_npy_file_given_as_a_split_is_a_clear_error(tmp_path) -> None:
+    """np.load returns a plain array for .npy (no archive): still a DataError, not a crash."""
+    path = tmp_path / "split.npz"
+    with open(path, "wb") as handle:
+        np.save(handle, np.arange(5))
+    with pytest.raises(DataError, match="not a readable split file"):
+        Split.load(path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import warnings
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
@@ -20,6 +19,7 @@ from sklearn.decomposition import PCA
 
 from mssfe.errors import ConfigError, DataError
 from mssfe.utils.atomic import atomic_save
+from mssfe.utils.npz import load_npz_arrays
 
 PcaFit = Literal["scene", "train", "none"]
 
@@ -114,13 +114,7 @@ class Preprocessor:
     @classmethod
     def load(cls, path: str | Path) -> Preprocessor:
         """Read a file written by :meth:`save`; anything malformed raises DataError."""
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {key: archive[key] for key in archive.files}
-        except FileNotFoundError:
-            raise DataError("preprocessor file not found", file=path) from None
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError, AttributeError) as exc:
-            raise DataError(f"not a readable preprocessor file ({exc})", file=path) from None
+        arrays = load_npz_arrays(path, "preprocessor")
         pca_fit = _read_meta(arrays, path)
         for key in ("band_mean", "band_std", "out_mean", "out_std"):
             if key not in arrays:

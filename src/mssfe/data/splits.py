@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import re
-import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from scipy import ndimage
 
 from mssfe.errors import ConfigError, DataError
 from mssfe.utils.atomic import atomic_save
+from mssfe.utils.npz import load_npz_arrays
 
 SplitKind = Literal["random", "disjoint", "file"]
 
@@ -277,15 +277,7 @@ class Split:
     @classmethod
     def load(cls, path: str | Path) -> Split:
         """Read a split written by :meth:`save`; anything malformed raises DataError."""
-        try:
-            with np.load(path, allow_pickle=False) as archive:
-                arrays = {key: archive[key] for key in archive.files}
-        except FileNotFoundError:
-            raise DataError("split file not found", file=path) from None
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-            raise DataError(f"not a readable split file ({exc})", file=path) from None
-        if not isinstance(arrays, dict):
-            raise DataError("not an .npz split file", file=path)
+        arrays = load_npz_arrays(path, "split")
         for key in ("train", "val", "test", "metadata"):
             if key not in arrays:
                 raise DataError("missing array", file=path, field=key)
