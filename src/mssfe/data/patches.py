@@ -71,6 +71,18 @@ def pad_cube(cube: np.ndarray, patch_size: int) -> np.ndarray:
     return out
 
 
+def _check_in_scene(idx: np.ndarray, n_pixels: int) -> np.ndarray:
+    """Flat pixel indices ``(N,)`` must lie in ``[0, n_pixels)``."""
+    if idx.size and (idx.min() < 0 or idx.max() >= n_pixels):
+        raise DataError(
+            "pixel index outside the scene",
+            field="flat_idx",
+            expected=f"[0, {n_pixels})",
+            got=f"[{idx.min()}, {idx.max()}]",
+        )
+    return idx
+
+
 def extract_patches(
     padded: np.ndarray, flat_idx: np.ndarray, width: int, patch_size: int
 ) -> np.ndarray:
@@ -88,15 +100,7 @@ def extract_patches(
             expected=f"width {width + 2 * r}",
             got=f"width {padded_w}",
         )
-    idx = np.asarray(flat_idx, dtype=np.int64)
-    n_pixels = (padded_h - 2 * r) * width
-    if idx.size and (idx.min() < 0 or idx.max() >= n_pixels):
-        raise DataError(
-            "pixel index outside the scene",
-            field="flat_idx",
-            expected=f"[0, {n_pixels})",
-            got=f"[{idx.min()}, {idx.max()}]",
-        )
+    idx = _check_in_scene(np.asarray(flat_idx, dtype=np.int64), (padded_h - 2 * r) * width)
     rows, cols = np.divmod(idx, width)
     windows = np.lib.stride_tricks.sliding_window_view(padded, (patch_size, patch_size), (1, 2))
     patches = windows.transpose(1, 2, 0, 3, 4)[rows, cols]  # (N, C, p, p), a fresh copy
@@ -148,16 +152,7 @@ class PatchDataset(Dataset[tuple[torch.Tensor, int]]):
                 expected="(N,) int64",
                 got=f"{idx.shape} {idx.dtype}",
             )
-        idx = idx.astype(np.int64)
-        n_pixels = self.height * self.width
-        if idx.size and (idx.min() < 0 or idx.max() >= n_pixels):
-            raise DataError(
-                "pixel index outside the scene",
-                field="flat_idx",
-                expected=f"[0, {n_pixels})",
-                got=f"[{idx.min()}, {idx.max()}]",
-            )
-        return idx
+        return _check_in_scene(idx.astype(np.int64), self.height * self.width)
 
     def _check_targets(self, targets: np.ndarray) -> np.ndarray:
         arr = np.asarray(targets)

@@ -19,7 +19,7 @@ from sklearn.decomposition import PCA
 
 from mssfe.errors import ConfigError, DataError
 from mssfe.utils.atomic import atomic_save
-from mssfe.utils.npz import load_npz_arrays
+from mssfe.utils.npz import load_npz_arrays, read_metadata
 
 PcaFit = Literal["scene", "train", "none"]
 
@@ -136,26 +136,13 @@ class Preprocessor:
 def _read_meta(arrays: dict[str, np.ndarray], path: str | Path) -> PcaFit:
     if "metadata" not in arrays:
         raise DataError("missing array", file=path, field="metadata")
-    try:
-        meta = json.loads(str(arrays["metadata"].item()))
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"metadata is not JSON ({exc})", file=path, field="metadata") from None
-    if not isinstance(meta, dict) or meta.get("format") != PREPROCESSOR_FORMAT:
-        raise DataError(
-            "not an mssfe preprocessor",
-            file=path,
-            field="metadata.format",
-            expected=PREPROCESSOR_FORMAT,
-            got=str(meta)[:80],
-        )
-    if meta.get("version") != PREPROCESSOR_VERSION:
-        raise DataError(
-            "unsupported version",
-            file=path,
-            field="metadata.version",
-            expected=PREPROCESSOR_VERSION,
-            got=meta.get("version"),
-        )
+    meta = read_metadata(
+        arrays["metadata"],
+        path,
+        fmt=PREPROCESSOR_FORMAT,
+        version=PREPROCESSOR_VERSION,
+        what="preprocessor",
+    )
     pca_fit = meta.get("pca_fit")
     if pca_fit not in ("scene", "train", "none"):
         raise DataError(

@@ -25,7 +25,7 @@ from scipy import ndimage
 
 from mssfe.errors import ConfigError, DataError
 from mssfe.utils.atomic import atomic_save
-from mssfe.utils.npz import load_npz_arrays
+from mssfe.utils.npz import load_npz_arrays, read_metadata
 
 SplitKind = Literal["random", "disjoint", "file"]
 
@@ -295,26 +295,7 @@ class Split:
 
 
 def _read_meta(raw: np.ndarray, path: str | Path) -> dict[str, Any]:
-    try:
-        meta = json.loads(str(raw.item()))
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"metadata is not JSON ({exc})", file=path, field="metadata") from None
-    if not isinstance(meta, dict) or meta.get("format") != SPLIT_FORMAT:
-        raise DataError(
-            "not an mssfe split",
-            file=path,
-            field="metadata.format",
-            expected=SPLIT_FORMAT,
-            got=meta.get("format") if isinstance(meta, dict) else type(meta).__name__,
-        )
-    if meta.get("version") != SPLIT_VERSION:
-        raise DataError(
-            "unsupported split version",
-            file=path,
-            field="metadata.version",
-            expected=SPLIT_VERSION,
-            got=meta.get("version"),
-        )
+    meta = read_metadata(raw, path, fmt=SPLIT_FORMAT, version=SPLIT_VERSION, what="split")
     shape = meta.get("shape")
     if not (
         isinstance(shape, list)
