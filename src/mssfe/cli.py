@@ -357,6 +357,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         args.out,
         max_epochs=args.epochs,
         patience=args.patience,
+        max_test=args.max_test,
         data_dir=args.data_dir,
         runtime=RuntimeConfig(progress=False, threads=args.threads, device=args.device or "auto"),
     )
@@ -386,6 +387,12 @@ def _add_benchmark_parser(sub: Any) -> None:
     p.add_argument("--epochs", type=int, help="max epochs, the same for every network")
     p.add_argument(
         "--patience", type=int, help="early-stopping patience, the same for every network"
+    )
+    p.add_argument(
+        "--max-test",
+        type=int,
+        help="test on a stratified random subset of at most N test pixels per (scene, split, "
+        "seed), the same for every model (default: all test pixels)",
     )
     p.add_argument("--threads", type=int)
     p.add_argument("--device")

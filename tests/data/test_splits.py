@@ -18,6 +18,7 @@ from mssfe.data.splits import (
     format_counts,
     make_split,
     parse_split,
+    subsample_test,
 )
 from mssfe.errors import ConfigError, DataError
 
@@ -300,3 +301,27 @@ def test_a_npy_file_given_as_a_split_is_a_clear_error(tmp_path) -> None:
         np.save(handle, np.arange(5))
     with pytest.raises(DataError, match="not a readable split file"):
         Split.load(path)
+
+
+def test_subsample_test_keeps_class_shares_and_the_training_pixels() -> None:
+    full = make_split(PAVIA_U, "random:0.01", seed=3, patch_size=15)
+    sub = subsample_test(full, PAVIA_U, 3000, seed=3)
+    assert sub.test.size == 3000 and np.isin(sub.test, full.test).all()
+    np.testing.assert_array_equal(sub.train, full.train)
+    np.testing.assert_array_equal(sub.val, full.val)
+    have = sub.counts(PAVIA_U)[:, 2]
+    share = full.counts(PAVIA_U)[:, 2] * 3000 / full.test.size
+    assert np.all(np.abs(have - share) <= 1) and np.all(have >= 1)
+    assert sub.notes[-1].startswith(f"test subsampled: 3000 of {full.test.size} pixels")
+    assert subsample_test(full, PAVIA_U, 3000, seed=3) == sub  # same seed, same pixels
+    assert not np.array_equal(subsample_test(full, PAVIA_U, 3000, seed=4).test, sub.test)
+    assert subsample_test(full, PAVIA_U, full.test.size, seed=3) is full
+    with pytest.raises(ConfigError, match="max_test"):
+        subsample_test(full, PAVIA_U, 0, seed=3)
+
+
+def test_subsample_test_keeps_a_pixel_of_every_class() -> None:
+    full = make_split(INDIAN_PINES, "random:0.1", seed=0, patch_size=15)
+    sub = subsample_test(full, INDIAN_PINES, 40, seed=0)  # 16 classes, some with < 0.5% share
+    assert sub.test.size == 40
+    assert np.all(sub.counts(INDIAN_PINES)[:, 2] >= 1)

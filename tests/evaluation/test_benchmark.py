@@ -143,3 +143,55 @@ def test_concurrent_cells_in_separate_processes_give_the_same_table(
     assert len(parallel) == 1
     for key in ("oa_mean", "oa_std", "aa_mean", "kappa_mean", "per_class_mean"):
         assert parallel[0][key] == serial[0][key]
+
+
+def test_max_test_tests_every_model_on_the_same_stratified_subset(
+    bench_dir: Path, tmp_path: Path
+) -> None:
+    argv = ["benchmark", "--scenes", "SalinasA", "--models", "svm", "--split", "random:5"]
+    argv += ["--seeds", "2", "--max-test", "600", "--no-progress", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    payload = json.loads((tmp_path / "results.json").read_text())
+    (row,) = payload["rows"]
+    assert payload["meta"]["max_test"] == 600 and row["test_pixels"] == 600
+    full = Split.load(bench_dir / "splits" / "SalinasA_random-5_seed0.npz")
+    sub = Split.load(tmp_path / "splits" / "SalinasA_random-5_seed0_test600.npz")
+    np.testing.assert_array_equal(sub.train, full.train)
+    assert sub.test.size == 600 and np.isin(sub.test, full.test).all()
+    (full_svm,) = [
+        r
+        for r in json.loads((bench_dir / "results.json").read_text())["rows"]
+        if r["model"] == "svm"
+    ]
+    assert abs(row["oa_mean"] - full_svm["oa_mean"]) < 0.04  # same models, a 600-pixel sample
+    assert "at most 600 test pixels" in (tmp_path / "results.md").read_text()
+
+
+def test_random_and_disjoint_results_are_shown_side_by_side(tmp_path: Path) -> None:
+    argv = ["benchmark", "--scenes", "SalinasA", "--models", "svm"]
+    argv += ["--split", "random:0.1", "disjoint", "--seeds", "1", "--no-progress"]
+    argv += ["--out", str(tmp_path)]
+    assert main(argv) == 0
+    md = (tmp_path / "results.md").read_text()
+    header = "## SalinasA: `random:0.1` beside `disjoint` (the gap spatial leakage creates)"
+    assert header in md
+    rows = {r["protocol"]: r for r in json.loads((tmp_path / "results.json").read_text())["rows"]}
+    gap = (rows["random:0.1"]["oa_mean"] - rows["disjoint"]["oa_mean"]) * 100
+    line = md.split(header)[1].strip().splitlines()[2]
+    assert line.startswith("| svm |") and f"| {gap:+.2f} |" in line and line.endswith("| 0.0% |")
+
+
+def test_a_reused_out_with_another_budget_fails_before_any_training(
+    bench_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = sorted(bench_dir.glob("SalinasA/*/*/seed*/*"))
+    before = {p: p.stat().st_mtime_ns for p in files}
+    argv = ["benchmark", "--scenes", "SalinasA", "--models", "svm", SMALL_NET]
+    argv += ["--split", "random:5", "--seeds", "2", "--epochs", "3", "--patience", "2"]
+    argv += ["--jobs", "2", "--no-progress", "--out", str(bench_dir)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "holds a run with another configuration" in err and "max_epochs" in err
+    assert {
+        p: p.stat().st_mtime_ns for p in sorted(bench_dir.glob("SalinasA/*/*/seed*/*"))
+    } == before

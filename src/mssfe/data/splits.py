@@ -568,6 +568,50 @@ def make_split(
     return Split(shape, train_idx, val_idx, test, str(spec), int(seed), patch_size, tuple(notes))
 
 
+def subsample_test(split: Split, labels: np.ndarray, max_test: int, *, seed: int) -> Split:
+    """Keep a stratified random ``max_test`` of the test pixels (train and val unchanged).
+
+    Why: a benchmark on a 2-core CPU cannot run slow networks over 50,000 test pixels per cell.
+    Classes keep their share of the test set (largest-remainder rounding, >= 1 pixel per class
+    present), so OA and kappa stay unbiased estimates of the full-test-set values; small
+    classes' accuracies get noisier. The same (split, seed) gives the same subset, so every
+    model of a benchmark is tested on the same pixels. A note records the sizes.
+    """
+    if max_test < 1:
+        raise ConfigError(f"max_test: expected a number of test pixels >= 1, got {max_test}")
+    if split.test.size <= max_test:
+        return split
+    flat = _check_labels(labels).ravel()
+    classes, inverse, counts = np.unique(flat[split.test], return_inverse=True, return_counts=True)
+    quota = counts * max_test / split.test.size
+    keep = np.maximum(np.floor(quota).astype(np.int64), 1)
+    spare = max_test - int(keep.sum())
+    if spare > 0:  # largest remainders first; ties by class order
+        order = np.argsort(-(quota - np.floor(quota)), kind="stable")
+        keep[order[:spare]] += 1
+    keep = np.minimum(keep, counts)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 2]))
+    chosen = [
+        rng.choice(split.test[inverse == i], size=int(k), replace=False)
+        for i, k in enumerate(keep)
+    ]
+    test = np.sort(np.concatenate(chosen)).astype(np.int64)
+    note = (
+        f"test subsampled: {test.size} of {split.test.size} pixels "
+        f"(stratified by class, seed {seed}; {classes.size} classes)"
+    )
+    return Split(
+        split.shape,
+        split.train,
+        split.val,
+        test,
+        split.protocol,
+        split.seed,
+        split.patch_size,
+        (*split.notes, note),
+    )
+
+
 # --------------------------------------------------------------------------- split files
 
 

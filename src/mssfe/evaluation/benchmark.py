@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mssfe.data.scenes import Scene, load_scene
-from mssfe.data.splits import make_split
+from mssfe.data.splits import make_split, subsample_test
 from mssfe.errors import ConfigError
 from mssfe.evaluation.metrics import aggregate, format_pm
 from mssfe.models import create_model, get_model_spec, list_models, make_config
@@ -33,7 +33,7 @@ from mssfe.models.summary import count_parameters, flops_per_pixel
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
 from mssfe.training.experiment import slug
 from mssfe.training.record import machine, package_versions
-from mssfe.training.rundir import RunResult, load_result
+from mssfe.training.rundir import CONFIG_FILE, RunResult, check_same_config, load_result
 from mssfe.training.trainer import run_or_resume
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
 
@@ -128,6 +128,7 @@ class BenchmarkConfig:
     out: Path
     max_epochs: int | None = None  # the same budget for every network (None: each model's own)
     patience: int | None = None
+    max_test: int | None = None  # stratified test subset per (scene, protocol, seed); None: all
     runtime: RuntimeConfig = field(default_factory=lambda: RuntimeConfig(progress=False))
     data_dir: str | None = None
 
@@ -138,10 +139,14 @@ def _patch_size(choice: ModelChoice) -> int:
 
 def _shared_split(bench: BenchmarkConfig, scene: Scene, protocol: str, seed: int) -> Path:
     """The split of (scene, protocol, seed), made once for all models and saved."""
-    path = bench.out / "splits" / f"{slug(scene.name)}_{slug(protocol)}_seed{seed}.npz"
+    cap = f"_test{bench.max_test}" if bench.max_test else ""
+    path = bench.out / "splits" / f"{slug(scene.name)}_{slug(protocol)}_seed{seed}{cap}.npz"
     if not path.exists():
         guard = max(_patch_size(m) for m in bench.models)
-        make_split(scene.labels, protocol, seed=seed, patch_size=guard).save(path)
+        split = make_split(scene.labels, protocol, seed=seed, patch_size=guard)
+        if bench.max_test:
+            split = subsample_test(split, scene.labels, bench.max_test, seed=seed)
+        split.save(path)
     return path
 
 
@@ -201,6 +206,7 @@ def _row(
         "test_pixels_per_s": float(np.mean([r.test_pixels_per_s for r in results])),
         "leakage": float(np.mean([m["leakage"] for m in metrics])),
         "labelled_train_pixels": float(np.mean(train_counts)),
+        "test_pixels": float(np.mean([m["n_test"] for m in metrics])),
         "train_per_class": float(np.mean(train_counts)) / scene.n_classes,
         "epochs": [r.epochs for r in results],
     }
@@ -237,6 +243,9 @@ def run_benchmark(
         run_dir = bench.out / slug(scenes[s].name) / slug(p) / slug(m.label) / f"seed{seed}"
         config = _cell_config(bench, scenes[s], m, split_path, seed)
         cells.append(((s, p, m.label), config, run_dir))
+    for _, config, run_dir in cells:  # before any training: a reused --out must match
+        if (run_dir / CONFIG_FILE).exists():
+            check_same_config(run_dir, config)
     results: dict[tuple[str, str, str], list[RunResult]] = {}
     started = time.time()
     with tqdm(total=len(cells), desc="benchmark cells", unit="cell", disable=not progress) as bar:
@@ -258,7 +267,11 @@ def run_benchmark(
                     for i, (_, config, run_dir) in enumerate(cells)
                 ]
                 for future in as_completed(futures):
-                    future.result()
+                    try:
+                        future.result()
+                    except BaseException:
+                        pool.shutdown(wait=True, cancel_futures=True)  # no queued cell starts
+                        raise
                     bar.update(1)
             for key, _, run_dir in cells:  # in cell order: the table does not depend on timing
                 results.setdefault(key, []).append(load_result(run_dir))
@@ -281,6 +294,7 @@ def write_results(bench: BenchmarkConfig, rows: list[dict[str, Any]], seconds: f
         "models": [m.label for m in bench.models],
         "seeds": list(bench.seeds),
         "epoch_budget": {"max_epochs": bench.max_epochs, "patience": bench.patience},
+        "max_test": bench.max_test,
         "machine": machine(),
         "packages": package_versions(),
         "wall_seconds_this_invocation": round(seconds, 1),
@@ -309,6 +323,7 @@ def format_csv(rows: list[dict[str, Any]]) -> str:
         "test_pixels_per_s",
         "leakage",
         "labelled_train_pixels",
+        "test_pixels",
     ]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
@@ -332,12 +347,21 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         "Scenes named `-sim` are simulated; they are never averaged with real scenes.",
         "Leakage: share of test patches containing a training/validation pixel (per model patch size).",
     ]
+    if meta.get("max_test"):
+        lines.append(
+            f"Test set: a stratified random subset of at most {meta['max_test']:,} test pixels per "
+            "(scene, split, seed), the same pixels for every model (OA/kappa unbiased, small "
+            "classes noisier)."
+        )
     for scene, protocol in dict.fromkeys((r["scene"], r["protocol"]) for r in rows):
         sub = [r for r in rows if r["scene"] == scene and r["protocol"] == protocol]
         kind = "simulated" if sub[0]["simulated"] else "real"
         lines += [
             "",
             f"## {scene} ({kind}), split `{protocol}`",
+            "",
+            f"Labelled training pixels (incl. validation): {sub[0]['labelled_train_pixels']:,.0f}; "
+            f"test pixels: {sub[0].get('test_pixels', float('nan')):,.0f} (means over seeds).",
             "",
             "| model | OA % | AA % | kappa % | params | FLOPs/px | train s | test px/s | leakage |",
             "|---|---|---|---|---|---|---|---|---|",
@@ -363,7 +387,42 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
                 + " | ".join(f"{r['per_class_mean'][i] * 100:.1f}" for r in sub)
                 + " |"
             )
+    lines += _leakage_gap_sections(rows)
     return "\n".join(lines) + "\n"
+
+
+def _leakage_gap_sections(rows: list[dict[str, Any]]) -> list[str]:
+    """Random-split OA beside disjoint-split OA per model: the gap spatial leakage creates."""
+    from mssfe.data.splits import parse_split
+
+    lines: list[str] = []
+    for scene in dict.fromkeys(r["scene"] for r in rows):
+        protocols = list(dict.fromkeys(r["protocol"] for r in rows if r["scene"] == scene))
+        kinds = {p: parse_split(p).kind for p in protocols}
+        for rand, disj in itertools.product(protocols, protocols):
+            if kinds[rand] != "random" or kinds[disj] != "disjoint":
+                continue
+            by_model = {(r["model"], r["protocol"]): r for r in rows if r["scene"] == scene}
+            models = [m for m, p in by_model if p == rand and (m, disj) in by_model]
+            if not models:
+                continue
+            lines += [
+                "",
+                f"## {scene}: `{rand}` beside `{disj}` (the gap spatial leakage creates)",
+                "",
+                f"| model | OA % `{rand}` | OA % `{disj}` | gap (points) | leakage `{rand}` "
+                f"| leakage `{disj}` |",
+                "|---|---|---|---|---|---|",
+            ]
+            for model in models:
+                a, b = by_model[(model, rand)], by_model[(model, disj)]
+                lines.append(
+                    f"| {model} | {format_pm(a['oa_mean'], a['oa_std'])} "
+                    f"| {format_pm(b['oa_mean'], b['oa_std'])} "
+                    f"| {(a['oa_mean'] - b['oa_mean']) * 100:+.2f} "
+                    f"| {a['leakage']:.1%} | {b['leakage']:.1%} |"
+                )
+    return lines
 
 
 def benchmark_config(
