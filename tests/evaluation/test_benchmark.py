@@ -195,3 +195,32 @@ def test_a_reused_out_with_another_budget_fails_before_any_training(
     assert {
         p: p.stat().st_mtime_ns for p in sorted(bench_dir.glob("SalinasA/*/*/seed*/*"))
     } == before
+
+
+def test_time_left_weights_cells_by_their_work(bench_dir: Path) -> None:
+    from mssfe.data.scenes import load_scene
+    from mssfe.evaluation.benchmark import (
+        _cell_config,
+        _cell_work,
+        _Eta,
+        _model_cost,
+        benchmark_config,
+    )
+
+    scene = load_scene("SalinasA")
+    bench = benchmark_config(["SalinasA"], ["svm", SMALL_NET], ["random:5"], 1, bench_dir)
+    split = bench_dir / "splits" / "SalinasA_random-5_seed0.npz"
+    work = {}
+    for choice in bench.models:
+        config = _cell_config(bench, scene, choice, split, 0)
+        work[choice.name] = _cell_work(config, _model_cost(choice, scene)[1])
+    flops = _model_cost(bench.models[1], scene)[1]
+    # ms2fenet default budget 200 epochs, 24 train + 6 val + 5,318 test pixels
+    assert work["ms2fenet"] == flops * (3 * 200 * 24 + 200 * 6 + 5318)
+    assert work["svm"] < work["ms2fenet"]
+    eta = _Eta({Path("a"): 1.0, Path("b"): 3.0})
+    assert eta.left() == "time left: estimating"
+    eta.done(Path("a"))
+    assert eta.left().endswith("left (work-weighted)")
+    eta.done(Path("b"))
+    assert eta.left() == "done"

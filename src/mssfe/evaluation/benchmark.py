@@ -25,15 +25,22 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mssfe.data.scenes import Scene, load_scene
-from mssfe.data.splits import make_split, subsample_test
+from mssfe.data.splits import Split, make_split, subsample_test
 from mssfe.errors import ConfigError
 from mssfe.evaluation.metrics import aggregate, format_pm
 from mssfe.models import create_model, get_model_spec, list_models, make_config
 from mssfe.models.summary import count_parameters, flops_per_pixel
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
 from mssfe.training.experiment import slug
+from mssfe.training.prepare import resolve
 from mssfe.training.record import machine, package_versions
-from mssfe.training.rundir import CONFIG_FILE, RunResult, check_same_config, load_result
+from mssfe.training.rundir import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    RunResult,
+    check_same_config,
+    load_result,
+)
 from mssfe.training.trainer import run_or_resume
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
 
@@ -212,6 +219,35 @@ def _row(
     }
 
 
+def _cell_work(config: RunConfig, flops: int | None) -> float:
+    """Rough cost of a cell in FLOPs: forward+backward per training pixel and epoch, one forward
+    per validation pixel and epoch and per test pixel. Early stopping makes it an upper bound."""
+    if flops is None:  # a classic model: small next to any network
+        return 1e9
+    split = Split.load(config.data.split.removeprefix("file:"))
+    epochs = resolve(config).optim.max_epochs or 1
+    return float(flops) * (
+        3 * epochs * split.train.size + epochs * split.val.size + split.test.size
+    )
+
+
+class _Eta:
+    """Time left, weighting cells by their estimated work (cells differ by 100x in cost)."""
+
+    def __init__(self, work: dict[Path, float]) -> None:
+        self.work, self.started, self.finished = work, time.time(), 0.0
+
+    def done(self, run_dir: Path) -> None:
+        self.finished += self.work.get(run_dir, 0.0)
+
+    def left(self) -> str:
+        total = sum(self.work.values())
+        if self.finished <= 0 or total <= self.finished:
+            return "time left: estimating" if total > self.finished else "done"
+        seconds = (time.time() - self.started) * (total - self.finished) / self.finished
+        return f"~{tqdm.format_interval(seconds)} left (work-weighted)"
+
+
 def _run_cell(config: RunConfig, run_dir: Path) -> RunResult:
     """One cell in a worker process (the scene is loaded there; simulated ones from the cache)."""
     return run_or_resume(config, run_dir)
@@ -237,6 +273,7 @@ def run_benchmark(
     sharing the CPU cores); the table is the same as with one job.
     """
     scenes = {name: load_scene(name, data_dir=bench.data_dir) for name in bench.scenes}
+    costs = {(s, m.label): _model_cost(m, scenes[s]) for s in scenes for m in bench.models}
     cells = []
     for s, p, m, seed in itertools.product(scenes, bench.protocols, bench.models, bench.seeds):
         split_path = _shared_split(bench, scenes[s], p, seed)
@@ -246,43 +283,49 @@ def run_benchmark(
     for _, config, run_dir in cells:  # before any training: a reused --out must match
         if (run_dir / CONFIG_FILE).exists():
             check_same_config(run_dir, config)
+    eta = _Eta(
+        {
+            run_dir: _cell_work(config, costs[(key[0], key[2])][1])
+            for key, config, run_dir in cells
+            if not (run_dir / METRICS_FILE).exists()
+        }
+    )
     results: dict[tuple[str, str, str], list[RunResult]] = {}
     started = time.time()
     with tqdm(total=len(cells), desc="benchmark cells", unit="cell", disable=not progress) as bar:
         if jobs <= 1:
             for key, config, run_dir in cells:
-                bar.set_postfix_str(" ".join(key) + f" seed {config.seed}")
+                bar.set_postfix_str(" ".join(key) + f" seed {config.seed}; {eta.left()}")
                 run = run_or_resume(config, run_dir, scene=scenes[key[0]])
                 results.setdefault(key, []).append(run)
+                eta.done(run_dir)
                 bar.update(1)
         else:
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-                futures = [
+                futures = {
                     pool.submit(
                         _run_cell,
                         replace(config, runtime=_worker_runtime(config.runtime, i, jobs)),
                         run_dir,
-                    )
+                    ): run_dir
                     for i, (_, config, run_dir) in enumerate(cells)
-                ]
+                }
                 for future in as_completed(futures):
                     try:
                         future.result()
                     except BaseException:
                         pool.shutdown(wait=True, cancel_futures=True)  # no queued cell starts
                         raise
+                    eta.done(futures[future])
+                    bar.set_postfix_str(eta.left())
                     bar.update(1)
             for key, _, run_dir in cells:  # in cell order: the table does not depend on timing
                 results.setdefault(key, []).append(load_result(run_dir))
     rows = []
     for (scene_name, protocol, label), runs in results.items():
         choice = next(m for m in bench.models if m.label == label)
-        rows.append(
-            _row(
-                scenes[scene_name], protocol, choice, runs, _model_cost(choice, scenes[scene_name])
-            )
-        )
+        rows.append(_row(scenes[scene_name], protocol, choice, runs, costs[(scene_name, label)]))
     write_results(bench, rows, time.time() - started)
     return rows
 
