@@ -592,8 +592,7 @@ def subsample_test(split: Split, labels: np.ndarray, max_test: int, *, seed: int
     keep = np.minimum(keep, counts)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 2]))
     chosen = [
-        rng.choice(split.test[inverse == i], size=int(k), replace=False)
-        for i, k in enumerate(keep)
+        rng.choice(split.test[inverse == i], size=int(k), replace=False) for i, k in enumerate(keep)
     ]
     test = np.sort(np.concatenate(chosen)).astype(np.int64)
     note = (

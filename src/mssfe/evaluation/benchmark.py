@@ -216,6 +216,7 @@ def _row(
         "test_pixels": float(np.mean([m["n_test"] for m in metrics])),
         "train_per_class": float(np.mean(train_counts)) / scene.n_classes,
         "epochs": [r.epochs for r in results],
+        "best_epochs": [r.best_epoch for r in results],
     }
 
 
@@ -379,6 +380,14 @@ def _fmt_int(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
+def _fmt_epochs(row: dict[str, Any]) -> str:
+    """Mean epochs run and mean best epoch; '-' for models without epochs (SVM)."""
+    if not any(row.get("epochs", [])):
+        return "-"
+    best = row.get("best_epochs") or [0]
+    return f"{np.mean(row['epochs']):.0f} ({np.mean(best):.0f})"
+
+
 def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     budget = meta["epoch_budget"]
     lines = [
@@ -389,6 +398,8 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"Machine: {meta['machine']['processor']}, {meta['machine']['cpu_count']} cores. "
         "Scenes named `-sim` are simulated; they are never averaged with real scenes.",
         "Leakage: share of test patches containing a training/validation pixel (per model patch size).",
+        "Epochs (best): mean epochs run (mean epoch of the kept weights); a best epoch at the "
+        "budget means the network was still improving when the budget ended.",
     ]
     if meta.get("max_test"):
         lines.append(
@@ -406,13 +417,15 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             f"Labelled training pixels (incl. validation): {sub[0]['labelled_train_pixels']:,.0f}; "
             f"test pixels: {sub[0].get('test_pixels', float('nan')):,.0f} (means over seeds).",
             "",
-            "| model | OA % | AA % | kappa % | params | FLOPs/px | train s | test px/s | leakage |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| model | OA % | AA % | kappa % | params | FLOPs/px | epochs (best) | train s "
+            "| test px/s | leakage |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         lines += [
             f"| {r['model']} | {format_pm(r['oa_mean'], r['oa_std'])} | {format_pm(r['aa_mean'], r['aa_std'])} "
             f"| {format_pm(r['kappa_mean'], r['kappa_std'])} | {_fmt_int(r['parameters'])} "
-            f"| {_fmt_int(r['flops_per_pixel'])} | {r['train_seconds']:.1f} | {r['test_pixels_per_s']:,.0f} "
+            f"| {_fmt_int(r['flops_per_pixel'])} | {_fmt_epochs(r)} "
+            f"| {r['train_seconds']:.1f} | {r['test_pixels_per_s']:,.0f} "
             f"| {r['leakage']:.1%} |"
             for r in sub
         ]
