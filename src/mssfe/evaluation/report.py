@@ -303,10 +303,45 @@ def _group_report(group_dir: Path, out_dir: Path) -> Report:
     return report
 
 
-BENCH_COLUMNS = (
-    "model",
+def _num(value: Any, fmt: str) -> str:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return "–"
+    return "–" if math.isnan(v) else format(v, fmt)
+
+
+def _epochs(row: Mapping[str, Any]) -> str:
+    epochs, best = row.get("epochs"), row.get("best_epochs")
+    if not isinstance(epochs, list) or not any(epochs):
+        return "–"
+    run = f"{np.mean(epochs):.0f}"
+    return run + (f" ({np.mean(best):.0f})" if isinstance(best, list) and best else "")
+
+
+#: (header, how to show a row): the benchmark table of a report, formatted for reading.
+BENCH_COLUMNS: tuple[tuple[str, Callable[[Mapping[str, Any]], str]], ...] = (
+    ("scene", lambda r: _sim(str(r.get("scene", "–")), bool(r.get("simulated")))),
+    ("protocol", lambda r: str(r.get("protocol", "–"))),
+    ("model", lambda r: str(r.get("model", "–"))),
+    ("OA %", lambda r: _pm(r.get("oa_mean"), r.get("oa_std"))),
+    ("AA %", lambda r: _pm(r.get("aa_mean"), r.get("aa_std"))),
+    ("kappa %", lambda r: _pm(r.get("kappa_mean"), r.get("kappa_std"))),
+    ("train px/class", lambda r: _num(r.get("train_per_class"), ",.1f")),
+    ("test px", lambda r: _num(r.get("test_pixels"), ",.0f")),
+    ("epochs (best)", _epochs),
+    ("leakage", lambda r: _num(r.get("leakage"), ".1%")),
+    ("params", lambda r: _num(r.get("parameters"), ",.0f")),
+    ("FLOPs/px", lambda r: _num(r.get("flops_per_pixel"), ",.0f")),
+    ("train s", lambda r: _num(r.get("train_seconds"), ",.1f")),
+    ("test px/s", lambda r: _num(r.get("test_pixels_per_s"), ",.0f")),
+)
+#: row fields the formatted columns above already show
+_SHOWN = {
     "scene",
+    "simulated",
     "protocol",
+    "model",
     "oa_mean",
     "oa_std",
     "aa_mean",
@@ -314,8 +349,16 @@ BENCH_COLUMNS = (
     "kappa_mean",
     "kappa_std",
     "train_per_class",
-    "n_runs",
-)
+    "test_pixels",
+    "epochs",
+    "best_epochs",
+    "leakage",
+    "parameters",
+    "flops_per_pixel",
+    "train_seconds",
+    "test_pixels_per_s",
+    "labelled_train_pixels",
+}
 
 
 def load_benchmark_rows(path: Path) -> list[dict[str, Any]]:
@@ -341,22 +384,15 @@ def _benchmark_report(bench_dir: Path, out_dir: Path) -> Report:
     simulated = any(str(r.get("scene", "")).endswith("-sim") or r.get("simulated") for r in rows)
     report = Report("Benchmark" + (" (simulated scenes included)" if simulated else ""), out_dir)
     table = Section("Results")
-    columns = [c for c in BENCH_COLUMNS if any(c in r for r in rows)]
-    columns += sorted(
-        {k for r in rows for k in r if k not in columns and not isinstance(r[k], (dict, list))}
+    extra = sorted(
+        {k for r in rows for k in r if k not in _SHOWN and not isinstance(r[k], (dict, list))}
     )
-    body = []
-    for r in rows:
-        cells = []
-        for c in columns:
-            value = r.get(c)
-            if c == "scene" and value is not None:
-                cells.append(_sim(str(value), bool(r.get("simulated"))))
-            elif c.endswith(("_mean", "_std")) and value is not None:
-                cells.append(_pct(value))
-            else:
-                cells.append("–" if value is None else str(value))
-        body.append(cells)
+    columns = [header for header, _ in BENCH_COLUMNS] + extra
+    body = [
+        [show(r) for _, show in BENCH_COLUMNS]
+        + ["–" if r.get(k) is None else str(r[k]) for k in extra]
+        for r in rows
+    ]
     table.tables.append((columns, body))
     report.sections.append(table)
     figures = Section("Figures")
