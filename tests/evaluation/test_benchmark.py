@@ -183,11 +183,11 @@ def test_random_and_disjoint_results_are_shown_side_by_side(tmp_path: Path) -> N
     argv += ["--out", str(tmp_path)]
     assert main(argv) == 0
     md = (tmp_path / "results.md").read_text()
-    header = "## SalinasA: `random:0.1` beside `disjoint` (the gap spatial leakage creates)"
+    header = "## SalinasA: `random:0.1` beside `disjoint` (random vs spatially disjoint sampling)"
     assert header in md
     rows = {r["protocol"]: r for r in json.loads((tmp_path / "results.json").read_text())["rows"]}
     gap = (rows["random:0.1"]["oa_mean"] - rows["disjoint"]["oa_mean"]) * 100
-    line = md.split(header)[1].strip().splitlines()[2]
+    line = md.split(header)[1].strip().splitlines()[4]
     assert line.startswith("| svm |") and f"| {gap:+.2f} |" in line and line.endswith("| 0.0% |")
 
 

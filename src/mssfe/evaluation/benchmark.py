@@ -464,7 +464,12 @@ def _leakage_gap_sections(rows: list[dict[str, Any]]) -> list[str]:
                 continue
             lines += [
                 "",
-                f"## {scene}: `{rand}` beside `{disj}` (the gap spatial leakage creates)",
+                f"## {scene}: `{rand}` beside `{disj}` (random vs spatially disjoint sampling)",
+                "",
+                "Gap = random OA - disjoint OA. Two things make it: patch leakage (a random-split "
+                "test patch contains training pixels) and the clustering of disjoint training "
+                "pixels in a few blocks (less varied training data). A pixel classifier (patch 1, "
+                "no leakage on either split) shows the second part alone.",
                 "",
                 f"| model | OA % `{rand}` | OA % `{disj}` | gap (points) | leakage `{rand}` "
                 f"| leakage `{disj}` |",
