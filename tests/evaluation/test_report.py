@@ -202,3 +202,16 @@ def test_html_report_shows_its_images_in_a_headless_browser(tmp_path: Path) -> N
     colours = np.unique(pixels[saturated], axis=0)
     assert len(colours) > 20
     assert (pixels.sum(axis=2) < 700).mean() > 0.02  # not a blank page
+
+
+def test_benchmark_report_draws_no_curve_through_random_and_disjoint(tmp_path: Path) -> None:
+    bench = tmp_path / "bench"
+    bench.mkdir()
+    rows = [
+        {"model": "svm", "scene": "SalinasA", "protocol": p, "oa_mean": oa, "train_per_class": n}
+        for p, oa, n in (("random:0.01", 0.9, 47.0), ("disjoint:0.01:block=5", 0.7, 50.0))
+    ]
+    (bench / "results.json").write_text(json.dumps({"rows": rows}))
+    write_report(bench)
+    assert (bench / "report" / "oa_bars.png").exists()
+    assert not (bench / "report" / "oa_vs_samples.png").exists()
