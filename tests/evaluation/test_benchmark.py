@@ -234,3 +234,27 @@ def test_time_left_weights_cells_by_their_work(bench_dir: Path) -> None:
     assert eta.left().endswith("left (work-weighted)")
     eta.done(Path("b"))
     assert eta.left() == "done"
+
+
+def test_every_model_is_compared_with_ms2fenet_seed_by_seed(bench_dir: Path) -> None:
+    from mssfe.evaluation.benchmark import format_markdown
+
+    payload = json.loads((bench_dir / "results.json").read_text())
+    rows = payload["rows"]
+    for row in rows:  # the small network stands in as the reference
+        row["model"] = "ms2fenet" if row["model"] != "svm" else "svm"
+    seeds = {}
+    for seed in (0, 1):
+        run = {}
+        for name, folder in (("svm", "svm"), ("net", "ms2fenet-patch_size-9-n_components-12")):
+            metrics = bench_dir / "SalinasA" / "random-5" / folder / f"seed{seed}" / "metrics.json"
+            run[name] = json.loads(metrics.read_text())["metrics"]["oa"]
+        seeds[seed] = (run["svm"] - run["net"]) * 100
+    diff = np.array([seeds[0], seeds[1]])
+    better = int((diff > 0).sum())
+    expected = f"{diff.mean():+.2f} ± {diff.std(ddof=1):.2f} ({better}/2)"
+    md = format_markdown(payload["meta"], rows)
+    svm_line = next(line for line in md.splitlines() if line.startswith("| svm | "))
+    net_line = next(line for line in md.splitlines() if line.startswith("| ms2fenet | "))
+    assert svm_line.split("|")[3].strip() == expected
+    assert net_line.split("|")[3].strip() == "-"

@@ -198,6 +198,7 @@ def _row(
         "protocol": protocol,
         "model": choice.label,
         "seeds": [m["seed"] for m in metrics],
+        "oa_per_seed": [r.metrics.oa for r in results],
         "oa_mean": summary.mean["oa"],
         "oa_std": summary.std["oa"],
         "aa_mean": summary.mean["aa"],
@@ -380,6 +381,26 @@ def _fmt_int(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
+REFERENCE_MODEL = "ms2fenet"
+PAIRED_HEADER = "ΔOA vs ms2fenet, paired (seeds better)"
+
+
+def _paired(row: dict[str, Any], reference: dict[str, Any] | None) -> str:
+    """OA minus the reference's OA on the same split, seed by seed: mean ± std in points, and
+    on how many seeds this model was better. Pairing removes the split-to-split spread that
+    dominates the plain ± columns."""
+    if reference is None or row is reference or "oa_per_seed" not in row:
+        return "-"
+    mine = dict(zip(row["seeds"], row["oa_per_seed"], strict=True))
+    ref = dict(zip(reference["seeds"], reference["oa_per_seed"], strict=True))
+    common = sorted(set(mine) & set(ref))
+    if not common:
+        return "-"
+    diff = np.array([mine[s] - ref[s] for s in common]) * 100
+    std = diff.std(ddof=1) if diff.size > 1 else 0.0
+    return f"{diff.mean():+.2f} ± {std:.2f} ({int((diff > 0).sum())}/{diff.size})"
+
+
 def _fmt_epochs(row: dict[str, Any]) -> str:
     """Mean epochs run and mean best epoch; '-' for models without epochs (SVM)."""
     if not any(row.get("epochs", [])):
@@ -400,6 +421,8 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         "Leakage: share of test patches containing a training/validation pixel (per model patch size).",
         "Epochs (best): mean epochs run (mean epoch of the kept weights); a best epoch at the "
         "budget means the network was still improving when the budget ended.",
+        f"{PAIRED_HEADER}: the model's OA minus MS²FENet's on the same split and test pixels, "
+        "seed by seed (mean ± std in points; in brackets the seeds where the model was better).",
     ]
     if meta.get("max_test"):
         lines.append(
@@ -417,12 +440,14 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             f"Labelled training pixels (incl. validation): {sub[0]['labelled_train_pixels']:,.0f}; "
             f"test pixels: {sub[0].get('test_pixels', float('nan')):,.0f} (means over seeds).",
             "",
-            "| model | OA % | AA % | kappa % | params | FLOPs/px | epochs (best) | train s "
-            "| test px/s | leakage |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            f"| model | OA % | {PAIRED_HEADER} | AA % | kappa % | params | FLOPs/px "
+            "| epochs (best) | train s | test px/s | leakage |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
+        reference = next((r for r in sub if r["model"] == REFERENCE_MODEL), None)
         lines += [
-            f"| {r['model']} | {format_pm(r['oa_mean'], r['oa_std'])} | {format_pm(r['aa_mean'], r['aa_std'])} "
+            f"| {r['model']} | {format_pm(r['oa_mean'], r['oa_std'])} | {_paired(r, reference)} "
+            f"| {format_pm(r['aa_mean'], r['aa_std'])} "
             f"| {format_pm(r['kappa_mean'], r['kappa_std'])} | {_fmt_int(r['parameters'])} "
             f"| {_fmt_int(r['flops_per_pixel'])} | {_fmt_epochs(r)} "
             f"| {r['train_seconds']:.1f} | {r['test_pixels_per_s']:,.0f} "
