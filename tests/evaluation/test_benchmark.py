@@ -61,11 +61,11 @@ def test_results_are_written_as_markdown_csv_and_json(bench_dir: Path) -> None:
     net = next(line for line in md.splitlines() if line.startswith("| ms2fenet["))
     cells = [c.strip() for c in net.split("|")]
     assert (
-        cells[7]
+        cells[8]
         == f"2 ({np.mean(next(r for r in rows if r['model'] != 'svm')['best_epochs']):.0f})"
     )
     assert (
-        next(line for line in md.splitlines() if line.startswith("| svm |")).split("|")[7].strip()
+        next(line for line in md.splitlines() if line.startswith("| svm |")).split("|")[8].strip()
         == "-"
     )
     assert (bench_dir / "results.csv").read_text().startswith("scene,simulated,protocol,model")
