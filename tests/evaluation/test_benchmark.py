@@ -223,7 +223,7 @@ def test_time_left_weights_cells_by_their_work(bench_dir: Path) -> None:
     work = {}
     for choice in bench.models:
         config = _cell_config(bench, scene, choice, split, 0)
-        work[choice.name] = _cell_work(config, _model_cost(choice, scene)[1])
+        work[choice.name] = _cell_work(config, _model_cost(choice, scene)[1], Split.load(split))
     flops = _model_cost(bench.models[1], scene)[1]
     # ms2fenet default budget 200 epochs, 24 train + 6 val + 5,318 test pixels
     assert work["ms2fenet"] == flops * (3 * 200 * 24 + 200 * 6 + 5318)

@@ -11,6 +11,7 @@ and skipped, an interrupted cell resumes from its checkpoint.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
@@ -25,9 +26,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mssfe.data.scenes import Scene, load_scene
-from mssfe.data.splits import Split, make_split, subsample_test
+from mssfe.data.splits import Split, make_split, parse_split, subsample_test
 from mssfe.errors import ConfigError
-from mssfe.evaluation.metrics import aggregate, format_pm
+from mssfe.evaluation.metrics import aggregate, format_epochs, format_pm
 from mssfe.models import create_model, get_model_spec, list_models, make_config
 from mssfe.models.summary import count_parameters, flops_per_pixel
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
@@ -221,12 +222,11 @@ def _row(
     }
 
 
-def _cell_work(config: RunConfig, flops: int | None) -> float:
+def _cell_work(config: RunConfig, flops: int | None, split: Split) -> float:
     """Rough cost of a cell in FLOPs: forward+backward per training pixel and epoch, one forward
     per validation pixel and epoch and per test pixel. Early stopping makes it an upper bound."""
     if flops is None:  # a classic model: small next to any network
         return 1e9
-    split = Split.load(config.data.split.removeprefix("file:"))
     epochs = resolve(config).optim.max_epochs or 1
     return float(flops) * (
         3 * epochs * split.train.size + epochs * split.val.size + split.test.size
@@ -238,15 +238,15 @@ class _Eta:
 
     def __init__(self, work: dict[Path, float]) -> None:
         self.work, self.started, self.finished = work, time.time(), 0.0
+        self.total = sum(work.values())
 
     def done(self, run_dir: Path) -> None:
         self.finished += self.work.get(run_dir, 0.0)
 
     def left(self) -> str:
-        total = sum(self.work.values())
-        if self.finished <= 0 or total <= self.finished:
-            return "time left: estimating" if total > self.finished else "done"
-        seconds = (time.time() - self.started) * (total - self.finished) / self.finished
+        if self.finished <= 0 or self.total <= self.finished:
+            return "time left: estimating" if self.total > self.finished else "done"
+        seconds = (time.time() - self.started) * (self.total - self.finished) / self.finished
         return f"~{tqdm.format_interval(seconds)} left (work-weighted)"
 
 
@@ -285,9 +285,14 @@ def run_benchmark(
     for _, config, run_dir in cells:  # before any training: a reused --out must match
         if (run_dir / CONFIG_FILE).exists():
             check_same_config(run_dir, config)
+    load_split = functools.cache(Split.load)  # one split file serves every model of a seed
     eta = _Eta(
         {
-            run_dir: _cell_work(config, costs[(key[0], key[2])][1])
+            run_dir: _cell_work(
+                config,
+                costs[(key[0], key[2])][1],
+                load_split(config.data.split.removeprefix("file:")),
+            )
             for key, config, run_dir in cells
             if not (run_dir / METRICS_FILE).exists()
         }
@@ -401,14 +406,6 @@ def _paired(row: dict[str, Any], reference: dict[str, Any] | None) -> str:
     return f"{diff.mean():+.2f} ± {std:.2f} ({int((diff > 0).sum())}/{diff.size})"
 
 
-def _fmt_epochs(row: dict[str, Any]) -> str:
-    """Mean epochs run and mean best epoch; '-' for models without epochs (SVM)."""
-    if not any(row.get("epochs", [])):
-        return "-"
-    best = row.get("best_epochs") or [0]
-    return f"{np.mean(row['epochs']):.0f} ({np.mean(best):.0f})"
-
-
 def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     budget = meta["epoch_budget"]
     lines = [
@@ -449,7 +446,7 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             f"| {r['model']} | {format_pm(r['oa_mean'], r['oa_std'])} | {_paired(r, reference)} "
             f"| {format_pm(r['aa_mean'], r['aa_std'])} "
             f"| {format_pm(r['kappa_mean'], r['kappa_std'])} | {_fmt_int(r['parameters'])} "
-            f"| {_fmt_int(r['flops_per_pixel'])} | {_fmt_epochs(r)} "
+            f"| {_fmt_int(r['flops_per_pixel'])} | {format_epochs(r['epochs'], r['best_epochs']) or '-'} "
             f"| {r['train_seconds']:.1f} | {r['test_pixels_per_s']:,.0f} "
             f"| {r['leakage']:.1%} |"
             for r in sub
@@ -473,17 +470,15 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
 
 def _leakage_gap_sections(rows: list[dict[str, Any]]) -> list[str]:
-    """Random-split OA beside disjoint-split OA per model: the gap spatial leakage creates."""
-    from mssfe.data.splits import parse_split
-
+    """Random-split OA beside disjoint-split OA per model, with the gap between them."""
     lines: list[str] = []
     for scene in dict.fromkeys(r["scene"] for r in rows):
-        protocols = list(dict.fromkeys(r["protocol"] for r in rows if r["scene"] == scene))
+        by_model = {(r["model"], r["protocol"]): r for r in rows if r["scene"] == scene}
+        protocols = list(dict.fromkeys(p for _, p in by_model))
         kinds = {p: parse_split(p).kind for p in protocols}
         for rand, disj in itertools.product(protocols, protocols):
             if kinds[rand] != "random" or kinds[disj] != "disjoint":
                 continue
-            by_model = {(r["model"], r["protocol"]): r for r in rows if r["scene"] == scene}
             models = [m for m, p in by_model if p == rand and (m, disj) in by_model]
             if not models:
                 continue

@@ -7,6 +7,7 @@ the field reports them; the tests check every number against scikit-learn.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,3 +139,10 @@ def aggregate(runs: list[Metrics]) -> Summary:
 def format_pm(mean: float, std: float, scale: float = 100.0, digits: int = 2) -> str:
     """'97.31 ± 0.42' in percent by default."""
     return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
+
+
+def format_epochs(epochs: Sequence[int], best: Sequence[int] | None = None) -> str | None:
+    """'30 (24)': mean epochs run and mean best epoch over seeds; None without epochs (SVM)."""
+    if not any(epochs):
+        return None
+    return f"{np.mean(epochs):.0f}" + (f" ({np.mean(best):.0f})" if best else "")

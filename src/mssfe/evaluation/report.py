@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from mssfe.errors import DataError, MssfeError
+from mssfe.evaluation.metrics import format_epochs
 from mssfe.utils.atomic import atomic_write_text
 
 IMG_WIDTH = 1000  # px: every <img> gets an explicit size so the page lays out before loading
@@ -49,12 +50,18 @@ class Report:
         section.figures.append((name, caption))
 
 
-def _pct(value: Any) -> str:
+def _finite(value: Any) -> float | None:
+    """``value`` as a float, or None when it is missing, not a number or NaN."""
     try:
         v = float(value)
     except (TypeError, ValueError):
-        return "–"
-    if math.isnan(v):
+        return None
+    return None if math.isnan(v) else v
+
+
+def _pct(value: Any) -> str:
+    v = _finite(value)
+    if v is None:
         return "–"
     return f"{v * 100:.2f}" if abs(v) <= 1.0 else f"{v:.2f}"
 
@@ -304,19 +311,15 @@ def _group_report(group_dir: Path, out_dir: Path) -> Report:
 
 
 def _num(value: Any, fmt: str) -> str:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return "–"
-    return "–" if math.isnan(v) else format(v, fmt)
+    v = _finite(value)
+    return "–" if v is None else format(v, fmt)
 
 
 def _epochs(row: Mapping[str, Any]) -> str:
     epochs, best = row.get("epochs"), row.get("best_epochs")
-    if not isinstance(epochs, list) or not any(epochs):
+    if not isinstance(epochs, list):
         return "–"
-    run = f"{np.mean(epochs):.0f}"
-    return run + (f" ({np.mean(best):.0f})" if isinstance(best, list) and best else "")
+    return format_epochs(epochs, best if isinstance(best, list) else None) or "–"
 
 
 #: (header, how to show a row): the benchmark table of a report, formatted for reading.
