@@ -357,6 +357,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         args.out,
         max_epochs=args.epochs,
         patience=args.patience,
+        batch_size=args.batch_size,
         max_test=args.max_test,
         data_dir=args.data_dir,
         runtime=RuntimeConfig(progress=False, threads=args.threads, device=args.device or "auto"),
@@ -387,6 +388,11 @@ def _add_benchmark_parser(sub: Any) -> None:
     p.add_argument("--epochs", type=int, help="max epochs, the same for every network")
     p.add_argument(
         "--patience", type=int, help="early-stopping patience, the same for every network"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        help="one batch size for every network (default: each model's paper value)",
     )
     p.add_argument(
         "--max-test",

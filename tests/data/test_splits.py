@@ -318,6 +318,8 @@ def test_subsample_test_keeps_class_shares_and_the_training_pixels() -> None:
     assert subsample_test(full, PAVIA_U, full.test.size, seed=3) is full
     with pytest.raises(ConfigError, match="max_test"):
         subsample_test(full, PAVIA_U, 0, seed=3)
+    with pytest.raises(DataError, match="does not match the split"):
+        subsample_test(full, PAVIA_U[:-1], 3000, seed=3)  # a label map of another scene
 
 
 def test_subsample_test_keeps_a_pixel_of_every_class() -> None:

@@ -55,7 +55,7 @@ def test_results_are_written_as_markdown_csv_and_json(bench_dir: Path) -> None:
         assert row["labelled_train_pixels"] == 30  # 5 per class, 6 classes
     svm = next(r for r in rows if r["model"] == "svm")
     assert svm["oa_mean"] > 0.9
-    assert payload["meta"]["epoch_budget"] == {"max_epochs": 2, "patience": 2}
+    assert payload["meta"]["epoch_budget"] == {"max_epochs": 2, "patience": 2, "batch_size": None}
     md = (bench_dir / "results.md").read_text()
     assert "SalinasA (real), split `random:5`" in md
     net = next(line for line in md.splitlines() if line.startswith("| ms2fenet["))
@@ -258,3 +258,18 @@ def test_every_model_is_compared_with_ms2fenet_seed_by_seed(bench_dir: Path) -> 
     net_line = next(line for line in md.splitlines() if line.startswith("| ms2fenet | "))
     assert svm_line.split("|")[3].strip() == expected
     assert net_line.split("|")[3].strip() == "-"
+
+
+def test_one_batch_size_for_every_network(tmp_path: Path) -> None:
+    argv = ["benchmark", "--scenes", "SalinasA", "--models", "svm", SMALL_NET, "cnn3d"]
+    argv += ["--split", "random:5", "--seeds", "1", "--epochs", "1", "--batch-size", "8"]
+    argv += ["--threads", "1", "--no-progress", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    for net in ("ms2fenet*", "cnn3d"):  # cnn3d's paper batch is 100, MS²FENet's 64
+        (config,) = tmp_path.glob(f"SalinasA/random-5/{net}/seed0/config.toml")
+        assert "batch_size = 8\n" in config.read_text()
+    assert (
+        json.loads((tmp_path / "results.json").read_text())["meta"]["epoch_budget"]["batch_size"]
+        == 8
+    )
+    assert "batch size=8 (the same for every network)" in (tmp_path / "results.md").read_text()

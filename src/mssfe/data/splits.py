@@ -581,6 +581,13 @@ def subsample_test(split: Split, labels: np.ndarray, max_test: int, *, seed: int
         raise ConfigError(f"max_test: expected a number of test pixels >= 1, got {max_test}")
     if split.test.size <= max_test:
         return split
+    if np.shape(labels) != split.shape:
+        raise DataError(
+            "label map does not match the split",
+            field="labels",
+            expected=split.shape,
+            got=np.shape(labels),
+        )
     flat = _check_labels(labels).ravel()
     classes, inverse, counts = np.unique(flat[split.test], return_inverse=True, return_counts=True)
     quota = counts * max_test / split.test.size

@@ -136,6 +136,9 @@ class BenchmarkConfig:
     out: Path
     max_epochs: int | None = None  # the same budget for every network (None: each model's own)
     patience: int | None = None
+    # one batch size for every network (None: each model's paper value); with a short epoch
+    # budget a large paper batch (HybridSN: 256) leaves a network a handful of updates
+    batch_size: int | None = None
     max_test: int | None = None  # stratified test subset per (scene, protocol, seed); None: all
     runtime: RuntimeConfig = field(default_factory=lambda: RuntimeConfig(progress=False))
     data_dir: str | None = None
@@ -165,7 +168,9 @@ def _cell_config(
         model=choice.name,
         model_args=dict(choice.args),
         data=DataConfig(scene=scene.name, split=f"file:{split_path}", data_dir=bench.data_dir),
-        optim=OptimConfig(max_epochs=bench.max_epochs, patience=bench.patience),
+        optim=OptimConfig(
+            max_epochs=bench.max_epochs, patience=bench.patience, batch_size=bench.batch_size
+        ),
         runtime=bench.runtime,
         seed=seed,
     )
@@ -343,7 +348,11 @@ def write_results(bench: BenchmarkConfig, rows: list[dict[str, Any]], seconds: f
         "protocols": list(bench.protocols),
         "models": [m.label for m in bench.models],
         "seeds": list(bench.seeds),
-        "epoch_budget": {"max_epochs": bench.max_epochs, "patience": bench.patience},
+        "epoch_budget": {
+            "max_epochs": bench.max_epochs,
+            "patience": bench.patience,
+            "batch_size": bench.batch_size,
+        },
         "max_test": bench.max_test,
         "machine": machine(),
         "packages": package_versions(),
@@ -412,7 +421,8 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         "# Benchmark",
         "",
         f"Seeds {meta['seeds']}; epoch budget: max_epochs={budget['max_epochs'] or 'model default'}, "
-        f"patience={budget['patience'] or 'model default'} (the same for every network). "
+        f"patience={budget['patience'] or 'model default'}, "
+        f"batch size={budget.get('batch_size') or 'model default'} (the same for every network). "
         f"Machine: {meta['machine']['processor']}, {meta['machine']['cpu_count']} cores. "
         "Scenes named `-sim` are simulated; they are never averaged with real scenes.",
         "Leakage: share of test patches containing a training/validation pixel (per model patch size).",
