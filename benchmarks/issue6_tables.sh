@@ -3,6 +3,8 @@
 # run on the 2-core CPU. Each command is resumable: rerun this script and finished cells are kept,
 # an interrupted cell resumes from its checkpoint. Results go under $OUT (default ./issue6);
 # copy results.md/.csv/.json into benchmarks/results/ with the command, commit and machine.
+# A table can be grown: run it with --seeds 3 first, then --seeds 5 into the same --out (seeds
+# 0-2 and their splits are kept; only seeds 3 and 4 train).
 #
 # Budget, the same for every network inside a table: --epochs 30 --patience 10 for the random
 # and disjoint tables (a few hours for one scene's tables on 2 cores); --epochs 100 --patience 20

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +107,29 @@ def test_a_rerun_keeps_finished_cells(bench_dir: Path) -> None:
     ]
     assert main(argv) == 0
     assert {p: p.stat().st_mtime_ns for p in metrics} == before
+
+
+def test_more_seeds_into_the_same_out_train_only_the_new_seeds(
+    bench_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "grown"
+    shutil.copytree(bench_dir, out)
+    kept = sorted(out.glob("SalinasA/*/*/seed*/metrics.json")) + sorted(out.glob("splits/*"))
+    before = {p: p.stat().st_mtime_ns for p in kept}
+    argv = ["benchmark", "--scenes", "SalinasA", "--models", "svm", SMALL_NET]
+    argv += ["--split", "random:5", "--seeds", "3", "--epochs", "2", "--patience", "2"]
+    argv += ["--threads", "1", "--no-progress", "--out", str(out)]
+    assert main(argv) == 0
+    assert {p: p.stat().st_mtime_ns for p in kept} == before  # seeds 0-1 and their splits kept
+    assert len(sorted(out.glob("SalinasA/*/*/seed2/metrics.json"))) == 2
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert all(r["seeds"] == [0, 1, 2] for r in rows)
+    # the copy resumed although its split files moved; a split file with other pixels is refused
+    splits = sorted(out.glob("splits/*seed*.npz"))
+    shutil.copyfile(splits[1], splits[0])
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert "another configuration: data.split" in capsys.readouterr().err
 
 
 def test_presets_and_model_options_expand() -> None:

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from mssfe.data.splits import Split
 from mssfe.errors import ConfigError, MssfeError
 from mssfe.evaluation.metrics import Metrics
 from mssfe.training.config import RunConfig, config_to_dict, load_config
@@ -161,10 +164,36 @@ def first_difference(a: Any, b: Any, where: str = "") -> str | None:
     return None if a == b else f"{where} (stored {a!r}, asked {b!r})"
 
 
+def _same_split_pixels(run_dir: Path, stored: str, asked: str) -> bool:
+    """Whether the asked split file holds the pixels this run used (its own split.npz copy).
+
+    Why: a benchmark's cells name their shared split file by path; a benchmark directory that
+    was moved or copied must still resume, and a file rewritten in place with other pixels
+    must not. Notes and the guard patch size do not decide a result; the pixel sets do.
+    """
+    if not (stored.startswith("file:") and asked.startswith("file:")):
+        return False
+    try:
+        used = Split.load(run_dir / SPLIT_FILE)
+        wanted = Split.load(asked.removeprefix("file:"))
+    except MssfeError:
+        return False
+    return used.shape == wanted.shape and all(
+        np.array_equal(getattr(used, n), getattr(wanted, n)) for n in ("train", "val", "test")
+    )
+
+
 def check_same_config(run_dir: Path, config: RunConfig) -> None:
-    """Refuse to reuse or resume a run directory made with another configuration."""
+    """Refuse to reuse or resume a run directory made with another configuration.
+
+    A fixed split file (``file:PATH``) is compared by its pixels, not by its path.
+    """
     stored = comparable(load_config(run_dir / CONFIG_FILE))
     asked = comparable(resolve(config))
+    if stored["data"]["split"] != asked["data"]["split"] and _same_split_pixels(
+        run_dir, stored["data"]["split"], asked["data"]["split"]
+    ):
+        stored["data"]["split"] = asked["data"]["split"]
     difference = first_difference(stored, asked)
     if difference:
         raise ConfigError(
