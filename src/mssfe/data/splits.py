@@ -216,34 +216,42 @@ class Split:
         if not isinstance(other, Split):
             return NotImplemented
         return (
-            self.shape == other.shape
+            self.same_pixels(other)
             and self.protocol == other.protocol
             and self.seed == other.seed
             and self.patch_size == other.patch_size
             and self.notes == other.notes
-            and all(
-                np.array_equal(getattr(self, n), getattr(other, n))
-                for n in ("train", "val", "test")
-            )
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+    def same_pixels(self, other: Split) -> bool:
+        """Same scene shape and the same train / val / test pixels: what decides a result
+        (notes, protocol text and guard patch size do not)."""
+        return self.shape == other.shape and all(
+            np.array_equal(getattr(self, n), getattr(other, n)) for n in ("train", "val", "test")
+        )
 
     def leakage(self) -> float:
         """Share of test patches that contain a train or val pixel (0.0 = no overlap)."""
         seen = np.union1d(self.train, self.val)
         return compute_leakage(self.shape, seen, self.test, self.patch_size)
 
-    def counts(self, labels: np.ndarray) -> np.ndarray:
-        """``(K, 3)`` int64 train / val / test pixel counts per class 1..K (K = labels.max())."""
+    def _flat_labels(self, labels: np.ndarray) -> np.ndarray:
+        """The label map, checked and flattened so the split's flat indices address it."""
         flat = _check_labels(labels).ravel()
-        if labels.shape != self.shape:
+        if np.shape(labels) != self.shape:
             raise DataError(
                 "label map does not match the split",
                 field="labels",
                 expected=self.shape,
-                got=labels.shape,
+                got=np.shape(labels),
             )
+        return flat
+
+    def counts(self, labels: np.ndarray) -> np.ndarray:
+        """``(K, 3)`` int64 train / val / test pixel counts per class 1..K (K = labels.max())."""
+        flat = self._flat_labels(labels)
         n_classes = int(flat.max(initial=0))
         columns = [
             np.bincount(flat[idx], minlength=n_classes + 1)[1:]
@@ -581,14 +589,7 @@ def subsample_test(split: Split, labels: np.ndarray, max_test: int, *, seed: int
         raise ConfigError(f"max_test: expected a number of test pixels >= 1, got {max_test}")
     if split.test.size <= max_test:
         return split
-    if np.shape(labels) != split.shape:
-        raise DataError(
-            "label map does not match the split",
-            field="labels",
-            expected=split.shape,
-            got=np.shape(labels),
-        )
-    flat = _check_labels(labels).ravel()
+    flat = split._flat_labels(labels)
     classes, inverse, counts = np.unique(flat[split.test], return_inverse=True, return_counts=True)
     quota = counts * max_test / split.test.size
     keep = np.maximum(np.floor(quota).astype(np.int64), 1)

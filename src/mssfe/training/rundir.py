@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mssfe.data.splits import Split
 from mssfe.errors import ConfigError, MssfeError
 from mssfe.evaluation.metrics import Metrics
@@ -174,13 +172,9 @@ def _same_split_pixels(run_dir: Path, stored: str, asked: str) -> bool:
     if not (stored.startswith("file:") and asked.startswith("file:")):
         return False
     try:
-        used = Split.load(run_dir / SPLIT_FILE)
-        wanted = Split.load(asked.removeprefix("file:"))
+        return Split.load(run_dir / SPLIT_FILE).same_pixels(Split.load(asked.removeprefix("file:")))
     except MssfeError:
         return False
-    return used.shape == wanted.shape and all(
-        np.array_equal(getattr(used, n), getattr(wanted, n)) for n in ("train", "val", "test")
-    )
 
 
 def check_same_config(run_dir: Path, config: RunConfig) -> None:
