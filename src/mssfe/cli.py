@@ -359,6 +359,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         patience=args.patience,
         batch_size=args.batch_size,
         max_test=args.max_test,
+        guard_patch=args.guard_patch,
         data_dir=args.data_dir,
         runtime=RuntimeConfig(progress=False, threads=args.threads, device=args.device or "auto"),
     )
@@ -399,6 +400,12 @@ def _add_benchmark_parser(sub: Any) -> None:
         type=int,
         help="test on a stratified random subset of at most N test pixels per (scene, split, "
         "seed), the same for every model (default: all test pixels)",
+    )
+    p.add_argument(
+        "--guard-patch",
+        type=int,
+        help="size the disjoint guard band for an N x N patch (default: the largest patch of "
+        "the compared models); lets a table of some models test on the pixels of a full table",
     )
     p.add_argument("--threads", type=int)
     p.add_argument("--device")

@@ -297,3 +297,37 @@ def test_one_batch_size_for_every_network(tmp_path: Path) -> None:
         == 8
     )
     assert "batch size=8 (the same for every network)" in (tmp_path / "results.md").read_text()
+
+
+def test_guard_patch_sizes_the_disjoint_split_and_is_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mssfe.data.scenes import load_scene
+    from mssfe.data.splits import make_split
+
+    out = tmp_path / "svm_only"
+    base = ["benchmark", "--scenes", "SalinasA", "--split", "disjoint", "--seeds", "1"]
+    base += ["--no-progress", "--out", str(out)]
+    # the SVM alone (patch 1) tests on the pixels a table with a 9 x 9 patch network would use
+    assert main([*base, "--models", "svm", "--guard-patch", "9"]) == 0
+    saved = Split.load(out / "splits" / "SalinasA_disjoint_seed0.npz")
+    labels = load_scene("SalinasA").labels
+    assert saved.same_pixels(make_split(labels, "disjoint", seed=0, patch_size=9))
+    assert not saved.same_pixels(make_split(labels, "disjoint", seed=0, patch_size=1))
+    assert json.loads((out / "results.json").read_text())["meta"]["guard_patch"] == 9
+    assert "Disjoint guard band: 4 pixels (sized for a 9 x 9 patch)" in (
+        out / "results.md"
+    ).read_text()
+    capsys.readouterr()
+
+    # the same out without the option would reuse splits whose guard band does not match
+    assert main([*base, "--models", "svm"]) == 2
+    assert "guard band was sized for a 9 x 9 patch, this run asks for 1 x 1" in (
+        capsys.readouterr().err
+    )
+    # a guard band smaller than a compared model's patch would let its test patches leak
+    small = ["benchmark", "--scenes", "SalinasA", "--split", "disjoint", "--seeds", "1"]
+    small += ["--models", SMALL_NET, "--guard-patch", "5", "--no-progress"]
+    assert main([*small, "--out", str(tmp_path / "small")]) == 2
+    assert "--guard-patch 5: expected at least 9" in capsys.readouterr().err
+    assert not list((tmp_path / "small").glob("SalinasA/*/*/seed*/*"))

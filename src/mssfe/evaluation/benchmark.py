@@ -140,6 +140,9 @@ class BenchmarkConfig:
     # budget a large paper batch (HybridSN: 256) leaves a network a handful of updates
     batch_size: int | None = None
     max_test: int | None = None  # stratified test subset per (scene, protocol, seed); None: all
+    # disjoint guard band sized for this patch (None: the largest patch of the compared models);
+    # a table of some of the models then tests on the same pixels as the table of all of them
+    guard_patch: int | None = None
     runtime: RuntimeConfig = field(default_factory=lambda: RuntimeConfig(progress=False))
     data_dir: str | None = None
 
@@ -148,12 +151,34 @@ def _patch_size(choice: ModelChoice) -> int:
     return int(getattr(make_config(choice.name, **dict(choice.args)), "patch_size", 1) or 1)
 
 
+def _guard(bench: BenchmarkConfig) -> int:
+    """The patch a ``disjoint`` guard band is sized for; smaller than a model's patch is refused."""
+    largest = max(_patch_size(m) for m in bench.models)
+    if bench.guard_patch is None:
+        return largest
+    if bench.guard_patch < largest:
+        raise ConfigError(
+            f"--guard-patch {bench.guard_patch}: expected at least {largest}, the largest patch "
+            "of the compared models (a smaller guard band lets their test patches see training "
+            "pixels)"
+        )
+    return bench.guard_patch
+
+
 def _shared_split(bench: BenchmarkConfig, scene: Scene, protocol: str, seed: int) -> Path:
     """The split of (scene, protocol, seed), made once for all models and saved."""
     cap = f"_test{bench.max_test}" if bench.max_test else ""
     path = bench.out / "splits" / f"{slug(scene.name)}_{slug(protocol)}_seed{seed}{cap}.npz"
-    if not path.exists():
-        guard = max(_patch_size(m) for m in bench.models)
+    guard = _guard(bench)
+    if path.exists():
+        stored = Split.load(path).patch_size
+        if parse_split(protocol).kind == "disjoint" and stored != guard:
+            raise ConfigError(
+                f"{path}: this split's guard band was sized for a {stored} x {stored} patch, "
+                f"this run asks for {guard} x {guard} (--guard-patch or other models); "
+                "use another --out"
+            )
+    else:
         split = make_split(scene.labels, protocol, seed=seed, patch_size=guard)
         if bench.max_test:
             split = subsample_test(split, scene.labels, bench.max_test, seed=seed)
@@ -354,6 +379,7 @@ def write_results(bench: BenchmarkConfig, rows: list[dict[str, Any]], seconds: f
             "batch_size": bench.batch_size,
         },
         "max_test": bench.max_test,
+        "guard_patch": _guard(bench),
         "machine": machine(),
         "packages": package_versions(),
         "wall_seconds_this_invocation": round(seconds, 1),
@@ -431,6 +457,14 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"{PAIRED_HEADER}: the model's OA minus MS²FENet's on the same split and test pixels, "
         "seed by seed (mean ± std in points; in brackets the seeds where the model was better).",
     ]
+    if meta.get("guard_patch") and any(
+        parse_split(p).kind == "disjoint" for p in meta["protocols"]
+    ):
+        lines.append(
+            f"Disjoint guard band: {meta['guard_patch'] // 2} pixels (sized for a "
+            f"{meta['guard_patch']} x {meta['guard_patch']} patch), the same test pixels for "
+            "every model."
+        )
     if meta.get("max_test"):
         lines.append(
             f"Test set: a stratified random subset of at most {meta['max_test']:,} test pixels per "
