@@ -31,7 +31,8 @@ $MSSFE benchmark --scenes SalinasA --models all --split limited --seeds 5 "${L[@
 # Salinas-A (real): random 10 % beside disjoint 10 % (~480 vs ~430 labelled pixels).
 $MSSFE benchmark --scenes SalinasA --models all --split random:0.1 disjoint --seeds 5 "${C[@]}" \
   --out "$OUT/sa_disjoint"
-# Indian Pines (simulated): random 10 % beside disjoint 10 %.
+# Indian Pines (simulated): random 10 % beside disjoint 10 % (~25 min of wall time per seed and
+# protocol on 2 cores, ~4 h for 5 seeds: run as 3 seeds, then grown to 5).
 $MSSFE benchmark --scenes IndianPines-sim --models all --split random:0.1 disjoint --seeds 5 \
   "${C[@]}" --out "$OUT/ip"
 # Salinas (simulated): random 1 % beside disjoint 1 % (5 x 5 blocks).
