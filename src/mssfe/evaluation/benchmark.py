@@ -17,6 +17,7 @@ import itertools
 import json
 import multiprocessing
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -146,32 +147,43 @@ class BenchmarkConfig:
     runtime: RuntimeConfig = field(default_factory=lambda: RuntimeConfig(progress=False))
     data_dir: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.guard_patch is not None and self.guard_patch < self._largest_patch():
+            raise ConfigError(
+                f"--guard-patch {self.guard_patch}: expected at least {self._largest_patch()}, "
+                "the largest patch of the compared models (a smaller guard band lets their test "
+                "patches see training pixels)"
+            )
+
+    def _largest_patch(self) -> int:
+        return max(_patch_size(m) for m in self.models)
+
+    @property
+    def guard(self) -> int:
+        """The patch a ``disjoint`` split's guard band is sized for."""
+        return self.guard_patch if self.guard_patch is not None else self._largest_patch()
+
 
 def _patch_size(choice: ModelChoice) -> int:
     return int(getattr(make_config(choice.name, **dict(choice.args)), "patch_size", 1) or 1)
 
 
-def _guard(bench: BenchmarkConfig) -> int:
-    """The patch a ``disjoint`` guard band is sized for; smaller than a model's patch is refused."""
-    largest = max(_patch_size(m) for m in bench.models)
-    if bench.guard_patch is None:
-        return largest
-    if bench.guard_patch < largest:
-        raise ConfigError(
-            f"--guard-patch {bench.guard_patch}: expected at least {largest}, the largest patch "
-            "of the compared models (a smaller guard band lets their test patches see training "
-            "pixels)"
-        )
-    return bench.guard_patch
+def _shared_split(
+    bench: BenchmarkConfig,
+    scene: Scene,
+    protocol: str,
+    seed: int,
+    load: Callable[[str], Split],
+) -> Path:
+    """The split of (scene, protocol, seed), made once for all models and saved.
 
-
-def _shared_split(bench: BenchmarkConfig, scene: Scene, protocol: str, seed: int) -> Path:
-    """The split of (scene, protocol, seed), made once for all models and saved."""
+    ``load`` reads a saved split (the run's cache, so each file is read once).
+    """
     cap = f"_test{bench.max_test}" if bench.max_test else ""
     path = bench.out / "splits" / f"{slug(scene.name)}_{slug(protocol)}_seed{seed}{cap}.npz"
-    guard = _guard(bench)
+    guard = bench.guard
     if path.exists():
-        stored = Split.load(path).patch_size
+        stored = load(str(path)).patch_size
         if parse_split(protocol).kind == "disjoint" and stored != guard:
             raise ConfigError(
                 f"{path}: this split's guard band was sized for a {stored} x {stored} patch, "
@@ -306,16 +318,20 @@ def run_benchmark(
     """
     scenes = {name: load_scene(name, data_dir=bench.data_dir) for name in bench.scenes}
     costs = {(s, m.label): _model_cost(m, scenes[s]) for s in scenes for m in bench.models}
+    load_split = functools.cache(Split.load)  # one split file serves every model of a seed
+    split_paths = {
+        (s, p, seed): _shared_split(bench, scenes[s], p, seed, load_split)
+        for s, p, seed in itertools.product(scenes, bench.protocols, bench.seeds)
+    }
     cells = []
     for s, p, m, seed in itertools.product(scenes, bench.protocols, bench.models, bench.seeds):
-        split_path = _shared_split(bench, scenes[s], p, seed)
+        split_path = split_paths[(s, p, seed)]
         run_dir = bench.out / slug(scenes[s].name) / slug(p) / slug(m.label) / f"seed{seed}"
         config = _cell_config(bench, scenes[s], m, split_path, seed)
         cells.append(((s, p, m.label), config, run_dir))
     for _, config, run_dir in cells:  # before any training: a reused --out must match
         if (run_dir / CONFIG_FILE).exists():
             check_same_config(run_dir, config)
-    load_split = functools.cache(Split.load)  # one split file serves every model of a seed
     eta = _Eta(
         {
             run_dir: _cell_work(
@@ -379,7 +395,7 @@ def write_results(bench: BenchmarkConfig, rows: list[dict[str, Any]], seconds: f
             "batch_size": bench.batch_size,
         },
         "max_test": bench.max_test,
-        "guard_patch": _guard(bench),
+        "guard_patch": bench.guard,
         "machine": machine(),
         "packages": package_versions(),
         "wall_seconds_this_invocation": round(seconds, 1),
