@@ -17,6 +17,7 @@ the global batch is unchanged, so the single-process learning rate applies as is
 
 from __future__ import annotations
 
+import atexit
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -97,6 +98,10 @@ def init_distributed(device: torch.device) -> DistContext:
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        # A group left to the interpreter's teardown can abort a rank at exit ("terminate called
+        # without an active exception"), which torchrun reports as a failed job after a run that
+        # finished; the group this call created is destroyed before the process ends instead.
+        atexit.register(end_process_group)
     return DistContext(rank=rank, world_size=world_size, local_rank=local_rank)
 
 
@@ -108,7 +113,13 @@ def local_device(device: torch.device, ctx: DistContext) -> torch.device:
 
 
 def shutdown(ctx: DistContext) -> None:
-    if ctx.enabled and dist.is_initialized():
+    if ctx.enabled:
+        end_process_group()
+
+
+def end_process_group() -> None:
+    """Destroy this process's default group, if it has one (idempotent)."""
+    if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
 

@@ -6,7 +6,10 @@ usage: torchrun --nproc_per_node N ddp_train.py RUN_DIR [--stop-after E] [--resu
 from __future__ import annotations
 
 import argparse
+import atexit
 import sys
+
+import torch.distributed as dist
 
 from mssfe.training.config import (
     DataConfig,
@@ -27,7 +30,13 @@ CONFIG = RunConfig(
 )
 
 
+def _report_group_at_exit() -> None:
+    # registered before train() joins the group, so it runs after mssfe's own exit hook
+    print(f"process group alive at exit: {dist.is_initialized()}", flush=True)
+
+
 def main() -> int:
+    atexit.register(_report_group_at_exit)
     parser = argparse.ArgumentParser()
     parser.add_argument("run_dir")
     parser.add_argument("--stop-after", type=int)
