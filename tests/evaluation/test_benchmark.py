@@ -315,9 +315,10 @@ def test_guard_patch_sizes_the_disjoint_split_and_is_checked(
     assert saved.same_pixels(make_split(labels, "disjoint", seed=0, patch_size=9))
     assert not saved.same_pixels(make_split(labels, "disjoint", seed=0, patch_size=1))
     assert json.loads((out / "results.json").read_text())["meta"]["guard_patch"] == 9
-    assert "Disjoint guard band: 4 pixels (sized for a 9 x 9 patch)" in (
-        out / "results.md"
-    ).read_text()
+    assert (
+        "Disjoint guard band: 4 pixels (sized for a 9 x 9 patch)"
+        in (out / "results.md").read_text()
+    )
     capsys.readouterr()
 
     # the same out without the option would reuse splits whose guard band does not match
