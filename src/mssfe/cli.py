@@ -316,6 +316,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from mssfe.evaluation.compare import format_standings, standings
+    from mssfe.utils.atomic import atomic_write_text
+
+    text = format_standings(standings(args.tables, args.reference), args.reference)
+    print(text, end="")
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"saved {args.out}")
+    return 0
+
+
 def _add_predict_report_parsers(sub: Any) -> None:
     p = sub.add_parser(
         "predict", help="classify every pixel of a scene or cube with trained run(s)"
@@ -343,6 +355,14 @@ def _add_predict_report_parsers(sub: Any) -> None:
     p.add_argument("--out", help="output directory (default: PATH/report)")
     p.add_argument("--no-maps", action="store_true", help="skip the full-scene classification maps")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "compare", help="where one model wins and loses across benchmark tables (paired by seed)"
+    )
+    p.add_argument("tables", nargs="+", help="benchmark --out directories or their results.json")
+    p.add_argument("--reference", default="ms2fenet", help="the model whose standing is shown")
+    p.add_argument("--out", help="also write the Markdown here")
+    p.set_defaults(func=cmd_compare)
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from mssfe.data.scenes import Scene, load_scene
 from mssfe.data.splits import Split, make_split, parse_split, subsample_test
 from mssfe.errors import ConfigError
+from mssfe.evaluation.compare import paired_difference
 from mssfe.evaluation.metrics import aggregate, format_epochs, format_pm
 from mssfe.models import create_model, get_model_spec, list_models, make_config
 from mssfe.models.summary import count_parameters, flops_per_pixel
@@ -445,16 +446,9 @@ def _paired(row: dict[str, Any], reference: dict[str, Any] | None) -> str:
     """OA minus the reference's OA on the same split, seed by seed: mean ± std in points, and
     on how many seeds this model was better. Pairing removes the split-to-split spread that
     dominates the plain ± columns."""
-    if reference is None or row is reference or "oa_per_seed" not in row:
+    if reference is None or row is reference:
         return "-"
-    mine = dict(zip(row["seeds"], row["oa_per_seed"], strict=True))
-    ref = dict(zip(reference["seeds"], reference["oa_per_seed"], strict=True))
-    common = sorted(set(mine) & set(ref))
-    if not common:
-        return "-"
-    diff = np.array([mine[s] - ref[s] for s in common]) * 100
-    std = diff.std(ddof=1) if diff.size > 1 else 0.0
-    return f"{diff.mean():+.2f} ± {std:.2f} ({int((diff > 0).sum())}/{diff.size})"
+    return str(paired_difference(row, reference) or "-")
 
 
 def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:

@@ -356,11 +356,13 @@ BENCH_COLUMNS: tuple[tuple[str, tuple[str, ...], Callable[[Mapping[str, Any]], s
 _SHOWN = frozenset(field for _, fields, _ in BENCH_COLUMNS for field in fields)
 
 
-def load_benchmark_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a benchmark's results.json: a list of dicts, or {"rows": [...]}; tolerant of
-    missing fields (shown as –) and of extra ones (kept)."""
+def load_benchmark(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Meta and rows of a benchmark's results.json: {"meta": ..., "rows": [...]}, or a bare list
+    of rows (no meta); tolerant of missing fields (shown as –) and of extra ones (kept)."""
     data = _read_json(path)
+    meta: dict[str, Any] = {}
     if isinstance(data, Mapping):
+        meta = dict(data.get("meta") or {})
         data = data.get("rows") or data.get("results") or []
     if not isinstance(data, list):
         raise DataError(
@@ -369,7 +371,12 @@ def load_benchmark_rows(path: Path) -> list[dict[str, Any]]:
             expected="list",
             got=type(data).__name__,
         )
-    return [dict(row) for row in data if isinstance(row, Mapping)]
+    return meta, [dict(row) for row in data if isinstance(row, Mapping)]
+
+
+def load_benchmark_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a benchmark's results.json (see :func:`load_benchmark`)."""
+    return load_benchmark(path)[1]
 
 
 def _benchmark_report(bench_dir: Path, out_dir: Path) -> Report:

@@ -1,0 +1,208 @@
+"""Where one model wins and where it loses: its standing in each table of one or more benchmarks.
+
+A benchmark table answers "how did every model do on this scene and split"; the question a
+reader of a paper asks is the transposed one: "across scenes and protocols, where does *this*
+model come first, and by how much does it trail where it does not". :func:`standings` reads the
+``results.json`` of any number of ``mssfe benchmark`` runs and, for every (scene, split), ranks
+the reference model and pairs it seed by seed with its strongest rival (the same split and test
+pixels per seed, so the split-to-split spread cancels out of the difference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mssfe.errors import ConfigError, DataError
+from mssfe.evaluation.metrics import format_pm
+from mssfe.evaluation.report import load_benchmark
+
+RESULTS_FILE = "results.json"
+
+
+@dataclass(frozen=True)
+class Paired:
+    """``row`` minus ``reference`` on the seeds both ran: OA points, and seeds ``row`` won."""
+
+    mean: float
+    std: float
+    better: int
+    n: int
+
+    @property
+    def sem(self) -> float:
+        """Standard error of the mean difference over seeds."""
+        return self.std / float(np.sqrt(self.n))
+
+    def __str__(self) -> str:
+        return f"{self.mean:+.2f} ± {self.std:.2f} ({self.better}/{self.n})"
+
+
+def paired_difference(row: Mapping[str, Any], reference: Mapping[str, Any]) -> Paired | None:
+    """OA of ``row`` minus OA of ``reference``, seed by seed, in points (None: no common seed)."""
+    if "oa_per_seed" not in row or "oa_per_seed" not in reference:
+        return None
+    mine = dict(zip(row["seeds"], row["oa_per_seed"], strict=True))
+    ref = dict(zip(reference["seeds"], reference["oa_per_seed"], strict=True))
+    common = sorted(set(mine) & set(ref))
+    if not common:
+        return None
+    diff = np.array([mine[s] - ref[s] for s in common]) * 100
+    std = float(diff.std(ddof=1)) if diff.size > 1 else 0.0
+    return Paired(float(diff.mean()), std, int((diff > 0).sum()), int(diff.size))
+
+
+@dataclass(frozen=True)
+class Standing:
+    """The reference model in one (scene, split) of one benchmark table."""
+
+    source: str
+    scene: str
+    simulated: bool
+    protocol: str
+    budget: str
+    reference: Mapping[str, Any]
+    rank: int  # 1 = highest mean OA
+    n_models: int
+    rival: Mapping[str, Any] | None  # the best other model by mean OA
+    paired: Paired | None  # rival minus reference
+    beaten: int  # other models whose paired mean OA is below the reference's
+    runner_up_gap: float | None  # reference minus the best other, mean OA points
+
+
+def _read_table(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    file = path / RESULTS_FILE if path.is_dir() else path
+    if not file.is_file():
+        raise DataError(
+            "no benchmark results here", file=file, expected="results.json of mssfe benchmark"
+        )
+    meta, rows = load_benchmark(file)
+    for i, row in enumerate(rows):
+        for key in ("scene", "protocol", "model", "oa_mean"):
+            if key not in row:
+                raise DataError(
+                    "a benchmark row lacks a field", file=file, field=f"rows[{i}].{key}"
+                )
+    return meta, rows
+
+
+def _budget(meta: Mapping[str, Any]) -> str:
+    budget = meta.get("epoch_budget") or {}
+    epochs = budget.get("max_epochs") or "default"
+    patience = budget.get("patience") or "default"
+    return f"{epochs} ep / patience {patience}"
+
+
+def standings(tables: Sequence[str | Path], reference: str) -> list[Standing]:
+    """The reference model's standing in every (scene, split) of ``tables`` (dirs or json files).
+
+    A (scene, split) the reference did not run in is left out; none at all is an error.
+    """
+    found: list[Standing] = []
+    for table in tables:
+        path = Path(table)
+        meta, rows = _read_table(path)
+        for scene, protocol in dict.fromkeys((r["scene"], r["protocol"]) for r in rows):
+            sub = [r for r in rows if r["scene"] == scene and r["protocol"] == protocol]
+            ref = next((r for r in sub if r["model"] == reference), None)
+            if ref is None:
+                continue
+            others = sorted(
+                (r for r in sub if r is not ref), key=lambda r: r["oa_mean"], reverse=True
+            )
+            rival = others[0] if others else None
+            pairs = [paired_difference(r, ref) for r in others]
+            found.append(
+                Standing(
+                    source=str(path),
+                    scene=scene,
+                    simulated=bool(ref.get("simulated", str(scene).endswith("-sim"))),
+                    protocol=protocol,
+                    budget=_budget(meta),
+                    reference=ref,
+                    rank=1 + sum(r["oa_mean"] > ref["oa_mean"] for r in others),
+                    n_models=len(sub),
+                    rival=rival,
+                    paired=pairs[0] if pairs else None,
+                    beaten=sum(p is not None and p.mean < 0 for p in pairs),
+                    runner_up_gap=None
+                    if rival is None
+                    else (ref["oa_mean"] - rival["oa_mean"]) * 100,
+                )
+            )
+    if not found:
+        raise ConfigError(
+            f"--reference: model {reference!r} is in none of the tables "
+            f"({', '.join(str(t) for t in tables)})"
+        )
+    return found
+
+
+def _ratio(numerator: Any, denominator: Any) -> str:
+    if not numerator or not denominator:
+        return "-"
+    return f"{numerator / denominator:.1f}x"
+
+
+def format_standings(found: Sequence[Standing], reference: str) -> str:
+    """Markdown: one row per (table, scene, split), then one plain sentence per row."""
+    lines = [
+        f"# Where `{reference}` wins and where it loses",
+        "",
+        "One row per scene and split of each benchmark table. Rank: by mean OA among the models "
+        "of that table. Rival: the best other model by mean OA. Paired Δ: the rival's OA minus "
+        f"`{reference}`'s on the same split and test pixels, seed by seed (mean ± std in points; "
+        f"in brackets the seeds the rival won). Beats: other models whose paired mean is below "
+        f"`{reference}`'s. FLOPs ratio: the rival's FLOPs per pixel over `{reference}`'s. "
+        "Scenes named `-sim` are simulated.",
+        "",
+        f"| scene | split | seeds | budget | `{reference}` OA % | rank | rival (OA %) "
+        "| paired Δ rival | beats | FLOPs ratio | table |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in found:
+        ref, rival = s.reference, s.rival
+        kind = "simulated" if s.simulated else "real"
+        rival_text = "-" if rival is None else f"{rival['model']} ({rival['oa_mean'] * 100:.2f})"
+        lines.append(
+            f"| {s.scene} ({kind}) | `{s.protocol}` | {len(ref.get('seeds') or [])} | {s.budget} "
+            f"| {format_pm(ref['oa_mean'], ref.get('oa_std', float('nan')))} "
+            f"| {s.rank} of {s.n_models} | {rival_text} | {s.paired or '-'} "
+            f"| {s.beaten} of {s.n_models - 1} "
+            f"| {_ratio(rival and rival.get('flops_per_pixel'), ref.get('flops_per_pixel'))} "
+            f"| {s.source} |"
+        )
+    lines += ["", "In words:", ""]
+    lines += [f"- {_sentence(s, reference)}" for s in found]
+    first = sum(s.rank == 1 for s in found)
+    lines += [
+        "",
+        f"`{reference}` is first in {first} of the {len(found)} (table, scene, split) rows above.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _sentence(s: Standing, reference: str) -> str:
+    where = f"{s.scene} `{s.protocol}`"
+    if s.rival is None or s.runner_up_gap is None:
+        return f"{where}: `{reference}` is the only model."
+    rival = s.rival["model"]
+    seeds = ""
+    if s.paired is not None:
+        seeds = f"; {rival} better on {s.paired.better}/{s.paired.n} seeds"
+        if s.paired.n > 1 and abs(s.paired.mean) <= s.paired.sem:
+            seeds += f" (a difference below its standard error over seeds, {s.paired.sem:.2f})"
+    if s.rank == 1:
+        return f"{where}: `{reference}` first, {s.runner_up_gap:.2f} points above {rival}{seeds}."
+    return (
+        f"{where}: `{reference}` {_ordinal(s.rank)} of {s.n_models}, "
+        f"{-s.runner_up_gap:.2f} points below {rival}{seeds}."
+    )
+
+
+def _ordinal(n: int) -> str:
+    return {1: "1st", 2: "2nd", 3: "3rd"}.get(n, f"{n}th")

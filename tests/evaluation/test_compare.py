@@ -1,0 +1,114 @@
+"""`mssfe compare`: the reference model's standing across benchmark tables."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mssfe.cli import main
+from mssfe.errors import ConfigError, DataError
+from mssfe.evaluation.compare import format_standings, paired_difference, standings
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "issue6"
+
+
+def _row(model: str, seeds: list[int], oa: list[float], **extra: Any) -> dict[str, Any]:
+    return {
+        "scene": "PaviaU-sim",
+        "simulated": True,
+        "protocol": "random:0.01",
+        "model": model,
+        "seeds": seeds,
+        "oa_per_seed": oa,
+        "oa_mean": sum(oa) / len(oa),
+        "oa_std": 0.0,
+        **extra,
+    }
+
+
+def _table(tmp_path: Path, name: str, rows: list[dict[str, Any]]) -> Path:
+    out = tmp_path / name
+    out.mkdir()
+    meta = {"epoch_budget": {"max_epochs": 30, "patience": 10}}
+    (out / "results.json").write_text(json.dumps({"meta": meta, "rows": rows}))
+    return out
+
+
+def test_standing_in_a_committed_table_agrees_with_the_table_itself() -> None:
+    """On the PaviaU-sim table a real benchmark wrote: the rank follows the mean OA column, and
+    the rival's paired difference is the one the table prints in its own paired column."""
+    table = RESULTS / "pu"
+    rows = json.loads((table / "results.json").read_text())["rows"]
+    found = standings([table], "ms2fenet")
+    assert [(s.scene, s.protocol) for s in found] == list(
+        dict.fromkeys((r["scene"], r["protocol"]) for r in rows)
+    )
+    markdown = (table / "results.md").read_text()
+    for s in found:
+        sub = [r for r in rows if r["protocol"] == s.protocol]
+        ordered = [r["model"] for r in sorted(sub, key=lambda r: r["oa_mean"], reverse=True)]
+        assert ordered.index("ms2fenet") + 1 == s.rank
+        assert s.rival is not None and s.rival["model"] == ordered[1 if s.rank == 1 else 0]
+        section = markdown.split(f"split `{s.protocol}`")[1]
+        printed = re.search(
+            rf"^\| {re.escape(s.rival['model'])} \| [^|]+\| ([^|]+) \|", section, re.M
+        )
+        assert printed is not None and printed.group(1).strip() == str(s.paired)
+
+
+def test_pairs_only_the_seeds_both_models_ran() -> None:
+    ref = _row("ms2fenet", [0, 1, 2], [0.90, 0.80, 0.70])
+    other = _row("ssrn", [1, 2, 3], [0.85, 0.60, 0.99])
+    paired = paired_difference(other, ref)
+    assert paired is not None
+    assert (paired.n, paired.better) == (2, 1)
+    assert paired.mean == pytest.approx(((0.85 - 0.80) + (0.60 - 0.70)) / 2 * 100)
+    assert paired_difference(_row("svm", [7], [0.5]), ref) is None
+
+
+def test_rank_rival_and_sentence(tmp_path: Path) -> None:
+    rows = [
+        _row("ms2fenet", [0, 1], [0.90, 0.92], flops_per_pixel=10),
+        _row("ssrn", [0, 1], [0.95, 0.97], flops_per_pixel=40),
+        _row("svm", [0, 1], [0.80, 0.81]),
+    ]
+    (s,) = standings([_table(tmp_path, "t", rows)], "ms2fenet")
+    assert (s.rank, s.n_models, s.beaten) == (2, 3, 1)
+    assert s.rival is not None and s.rival["model"] == "ssrn"
+    text = format_standings([s], "ms2fenet")
+    assert "| 2 of 3 | ssrn (96.00) | +5.00 ± 0.00 (2/2) | 1 of 2 | 4.0x |" in text
+    assert "`ms2fenet` 2nd of 3, 5.00 points below ssrn; ssrn better on 2/2 seeds." in text
+    assert "first in 0 of the 1" in text
+
+
+def test_a_table_without_the_reference_is_skipped_and_none_at_all_is_an_error(
+    tmp_path: Path,
+) -> None:
+    with_ref = _table(tmp_path, "a", [_row("ms2fenet", [0], [0.9]), _row("svm", [0], [0.8])])
+    without = _table(tmp_path, "b", [_row("svm", [0], [0.8])])
+    assert [s.source for s in standings([with_ref, without], "ms2fenet")] == [str(with_ref)]
+    with pytest.raises(ConfigError, match="'ms2fenet' is in none of the tables"):
+        standings([without], "ms2fenet")
+
+
+def test_bad_input_names_the_file_and_field(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"missing.*results\.json"):
+        standings([tmp_path / "missing"], "ms2fenet")
+    row = _row("ms2fenet", [0], [0.9])
+    del row["oa_mean"]
+    with pytest.raises(DataError, match=r"results\.json: field 'rows\[0\]\.oa_mean'"):
+        standings([_table(tmp_path, "t", [row])], "ms2fenet")
+
+
+def test_cli_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "summary.md"
+    assert main(["compare", str(RESULTS / "pu"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert out.read_text() in printed
+    assert "PaviaU-sim (simulated) | `random:0.01` | 5 |" in out.read_text()
+    assert main(["compare", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in capsys.readouterr().err
