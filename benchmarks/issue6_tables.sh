@@ -38,3 +38,6 @@ $MSSFE benchmark --scenes IndianPines-sim --models all --split random:0.1 disjoi
 # Salinas (simulated): random 1 % beside disjoint 1 % (5 x 5 blocks).
 $MSSFE benchmark --scenes Salinas-sim --models all --split random:0.01 disjoint:0.01:block=5 \
   --seeds 5 "${C[@]}" --out "$OUT/sa_sim"
+# Where MS²FENet wins and loses across the tables above, paired seed by seed.
+$MSSFE compare "$OUT/pu" "$OUT/ip" "$OUT/sa_sim" "$OUT/sa_disjoint" "$OUT/sa_limited" \
+  "$OUT/pu_ablation" --out "$OUT/summary.md"
