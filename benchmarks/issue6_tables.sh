@@ -40,4 +40,4 @@ $MSSFE benchmark --scenes Salinas-sim --models all --split random:0.01 disjoint:
   --seeds 5 "${C[@]}" --out "$OUT/sa_sim"
 # Where MS²FENet wins and loses across the tables above, paired seed by seed.
 $MSSFE compare "$OUT/pu" "$OUT/ip" "$OUT/sa_sim" "$OUT/sa_disjoint" "$OUT/sa_limited" \
-  "$OUT/pu_ablation" --out "$OUT/summary.md"
+  "$OUT/pu_ablation" --out "$OUT/summary.md" --figure "$OUT/summary.png"

@@ -320,11 +320,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from mssfe.evaluation.compare import format_standings, standings
     from mssfe.utils.atomic import atomic_write_text
 
-    text = format_standings(standings(args.tables, args.reference), args.reference)
+    found = standings(args.tables, args.reference)
+    text = format_standings(found, args.reference)
     print(text, end="")
     if args.out:
         atomic_write_text(args.out, text)
         print(f"saved {args.out}")
+    if args.figure:
+        from mssfe.viz.standing import figure_standings
+        from mssfe.viz.style import save_figure
+
+        print(f"saved {save_figure(figure_standings(found, args.reference), args.figure)}")
     return 0
 
 
@@ -362,6 +368,7 @@ def _add_predict_report_parsers(sub: Any) -> None:
     p.add_argument("tables", nargs="+", help="benchmark --out directories or their results.json")
     p.add_argument("--reference", default="ms2fenet", help="the model whose standing is shown")
     p.add_argument("--out", help="also write the Markdown here")
+    p.add_argument("--figure", help="PNG: every model's paired OA difference, row by row")
     p.set_defaults(func=cmd_compare)
 
 

@@ -104,9 +104,23 @@ def test_bad_input_names_the_file_and_field(tmp_path: Path) -> None:
         standings([_table(tmp_path, "t", [row])], "ms2fenet")
 
 
+def test_figure_draws_every_paired_model_of_every_row() -> None:
+    from mssfe.viz.standing import figure_standings
+
+    found = standings([RESULTS / "pu", RESULTS / "sa_disjoint"], "ms2fenet")
+    fig = figure_standings(found, "ms2fenet")
+    ax = fig.axes[0]
+    assert len(found) == 4 and all(len(s.pairs) == 6 for s in found)  # 7 models per row
+    assert len(ax.containers) == 4 * 6  # one error bar per (row, other model)
+    assert [t.get_text().split("\n")[0] for t in ax.get_yticklabels()] == [
+        f"{s.scene}{' (simulated)' if s.simulated else ''} {s.protocol}" for s in found
+    ]
+
+
 def test_cli_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "summary.md"
-    assert main(["compare", str(RESULTS / "pu"), "--out", str(out)]) == 0
+    out, png = tmp_path / "summary.md", tmp_path / "summary.png"
+    assert main(["compare", str(RESULTS / "pu"), "--out", str(out), "--figure", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert out.read_text() in printed
     assert "PaviaU-sim (simulated) | `random:0.01` | 5 |" in out.read_text()

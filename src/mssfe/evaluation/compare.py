@@ -71,6 +71,7 @@ class Standing:
     rival: Mapping[str, Any] | None  # the best other model by mean OA
     paired: Paired | None  # rival minus reference
     beaten: int  # other models whose paired mean OA is below the reference's
+    pairs: Mapping[str, Paired]  # every other model (with a common seed): it minus the reference
     runner_up_gap: float | None  # reference minus the best other, mean OA points
 
 
@@ -116,6 +117,7 @@ def standings(tables: Sequence[str | Path], reference: str) -> list[Standing]:
             )
             rival = others[0] if others else None
             pairs = [paired_difference(r, ref) for r in others]
+            by_model = {r["model"]: p for r, p in zip(others, pairs, strict=True) if p is not None}
             found.append(
                 Standing(
                     source=str(path),
@@ -129,6 +131,7 @@ def standings(tables: Sequence[str | Path], reference: str) -> list[Standing]:
                     rival=rival,
                     paired=pairs[0] if pairs else None,
                     beaten=sum(p is not None and p.mean < 0 for p in pairs),
+                    pairs=by_model,
                     runner_up_gap=None
                     if rival is None
                     else (ref["oa_mean"] - rival["oa_mean"]) * 100,
