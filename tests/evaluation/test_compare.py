@@ -123,6 +123,6 @@ def test_cli_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     assert out.read_text() in printed
-    assert "PaviaU-sim (simulated) | `random:0.01` | 5 |" in out.read_text()
+    assert "PaviaU-sim (simulated) | `random:0.01` | 69% | 5 |" in out.read_text()
     assert main(["compare", str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err

@@ -145,6 +145,11 @@ def standings(tables: Sequence[str | Path], reference: str) -> list[Standing]:
     return found
 
 
+def _leakage(row: Mapping[str, Any]) -> str:
+    value = row.get("leakage")
+    return "-" if value is None else f"{float(value):.0%}"
+
+
 def _ratio(numerator: Any, denominator: Any) -> str:
     if not numerator or not denominator:
         return "-"
@@ -156,23 +161,25 @@ def format_standings(found: Sequence[Standing], reference: str) -> str:
     lines = [
         f"# Where `{reference}` wins and where it loses",
         "",
-        "One row per scene and split of each benchmark table. Rank: by mean OA among the models "
-        "of that table. Rival: the best other model by mean OA. Paired Δ: the rival's OA minus "
+        f"One row per scene and split of each benchmark table. Leakage: the share of `{reference}`'s "
+        "test patches that contain a training or validation pixel. Rank: by mean OA among the "
+        "models of that table. Rival: the best other model by mean OA. Paired Δ: the rival's OA minus "
         f"`{reference}`'s on the same split and test pixels, seed by seed (mean ± std in points; "
         f"in brackets the seeds the rival won). Beats: other models whose paired mean is below "
         f"`{reference}`'s. FLOPs ratio: the rival's FLOPs per pixel over `{reference}`'s. "
         "Scenes named `-sim` are simulated.",
         "",
-        f"| scene | split | seeds | budget | `{reference}` OA % | rank | rival (OA %) "
+        f"| scene | split | leakage | seeds | budget | `{reference}` OA % | rank | rival (OA %) "
         "| paired Δ rival | beats | FLOPs ratio | table |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in found:
         ref, rival = s.reference, s.rival
         kind = "simulated" if s.simulated else "real"
         rival_text = "-" if rival is None else f"{rival['model']} ({rival['oa_mean'] * 100:.2f})"
         lines.append(
-            f"| {s.scene} ({kind}) | `{s.protocol}` | {len(ref.get('seeds') or [])} | {s.budget} "
+            f"| {s.scene} ({kind}) | `{s.protocol}` | {_leakage(ref)} "
+            f"| {len(ref.get('seeds') or [])} | {s.budget} "
             f"| {format_pm(ref['oa_mean'], ref.get('oa_std', float('nan')))} "
             f"| {s.rank} of {s.n_models} | {rival_text} | {s.paired or '-'} "
             f"| {s.beaten} of {s.n_models - 1} "
