@@ -14,7 +14,7 @@ from mssfe.viz.style import FULL_WIDTH_IN, default_colours, sim_tag, styled
 @styled
 def figure_standings(found: Sequence[Standing], reference: str) -> Figure:
     """Paired OA difference (other model minus reference, mean ± standard error over seeds) of
-    every model in every (scene, split) row; a dot left of zero is a row the reference wins."""
+    every model in every (scene, split) row; a dot left of zero is a model the reference beat."""
     import matplotlib.pyplot as plt
 
     models = list(dict.fromkeys(m for s in found for m in s.pairs))
