@@ -12,7 +12,12 @@ import pytest
 from mssfe.cli import main
 from mssfe.data.splits import Split
 from mssfe.errors import ConfigError
-from mssfe.evaluation.benchmark import ModelChoice, expand_models, expand_protocols
+from mssfe.evaluation.benchmark import (
+    ModelChoice,
+    expand_models,
+    expand_protocols,
+    format_markdown,
+)
 
 SMALL_NET = "ms2fenet:patch_size=9,n_components=12"
 
@@ -332,3 +337,16 @@ def test_guard_patch_sizes_the_disjoint_split_and_is_checked(
     assert main([*small, "--out", str(tmp_path / "small")]) == 2
     assert "--guard-patch 5: expected at least 9" in capsys.readouterr().err
     assert not list((tmp_path / "small").glob("SalinasA/*/*/seed*/*"))
+
+
+def test_a_class_without_test_pixels_shows_a_dash_not_nan() -> None:
+    """IndianPines-sim's disjoint split leaves four small classes without test pixels (the guard
+    band removes them): their per-class cells read '–' with a note, never 'nan'."""
+    table = Path(__file__).resolve().parents[2] / "benchmarks/results/issue6/ip/results.json"
+    data = json.loads(table.read_text())
+    text = format_markdown(data["meta"], data["rows"])
+    random_part, disjoint_part = text.split("split `disjoint`")
+    assert "nan" not in text
+    assert "| Alfalfa | " + " | ".join(["–"] * 7) + " |" in disjoint_part
+    assert "–: no test pixel of the class in any seed" in disjoint_part
+    assert "no test pixel" not in random_part and "| Alfalfa | –" not in random_part

@@ -434,6 +434,10 @@ def format_csv(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def _class_pct(value: float) -> str:
+    return "–" if np.isnan(value) else f"{value * 100:.1f}"
+
+
 def _fmt_int(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
@@ -506,9 +510,11 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             for r in sub
         ]
         names = sub[0]["class_names"]
+        missing = any(np.isnan(v) for r in sub for v in r["per_class_mean"])
         lines += [
             "",
-            "Per-class accuracy (%, mean over seeds):",
+            "Per-class accuracy (%, mean over the seeds with test pixels of the class"
+            + ("; –: no test pixel of the class in any seed):" if missing else "):"),
             "",
             "| class | " + " | ".join(r["model"] for r in sub) + " |",
             "|---|" + "---|" * len(sub),
@@ -516,7 +522,7 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         for i, name in enumerate(names):
             lines.append(
                 f"| {name} | "
-                + " | ".join(f"{r['per_class_mean'][i] * 100:.1f}" for r in sub)
+                + " | ".join(_class_pct(r["per_class_mean"][i]) for r in sub)
                 + " |"
             )
     lines += _leakage_gap_sections(rows)
