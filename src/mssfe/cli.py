@@ -156,6 +156,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mssfe.evaluation.metrics import format_pm
     from mssfe.training.experiment import group_dir, train_seeds
     from mssfe.training.prepare import load_scene_for
+    from mssfe.training.rundir import METRICS_FILE, leakage_text
     from mssfe.training.trainer import train
 
     if args.resume:
@@ -167,9 +168,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     results, summary = train_seeds(config, args.seeds, args.out, scene=scene)
     tag = " (simulated)" if scene.simulated else ""
     print(f"{scene.name}{tag}, {config.model}, split {config.data.split}, seeds {args.seeds}")
-    notes = json.loads((results[0].run_dir / "metrics.json").read_text()).get("split_notes", [])
-    for note in notes:  # e.g. a class smaller than the requested count
+    payloads = [json.loads((r.run_dir / METRICS_FILE).read_text()) for r in results]
+    for note in payloads[0].get("split_notes", []):  # e.g. a class smaller than the requested count
         print(f"note: {note}")
+    print(leakage_text(sum(p["leakage"] for p in payloads) / len(payloads)))
     for r in results:
         print(
             f"  {r.run_dir}: OA {r.metrics.oa * 100:.2f}  AA {r.metrics.aa * 100:.2f}  "

@@ -7,11 +7,13 @@ lr 1e-3 / weight decay 1e-4, batch 64, at most 30 epochs, early stopping patienc
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig
 from mssfe.training.experiment import run_dir_for, train_seeds
+from mssfe.training.rundir import METRICS_FILE, leakage_text
 
 DEMO_SPLIT = "random:0.05"
 DEMO_EPOCHS = 30
@@ -47,9 +49,11 @@ def run_demo(out: str | Path = "runs/demo", epochs: int | None = None, seed: int
         print(f"(a finished run was found in {out}: its result is shown; delete it to train again)")
     r = results[0]
     m = r.metrics
+    leakage = json.loads((r.run_dir / METRICS_FILE).read_text())["leakage"]
     print(
         f"\nOA {m.oa * 100:.2f}%  AA {m.aa * 100:.2f}%  kappa {m.kappa * 100:.2f}%  "
-        f"on {m.n_test:,} test pixels (best epoch {r.best_epoch} of {r.epochs})"
+        f"on {m.n_test:,} test pixels of Salinas-A (real), split {DEMO_SPLIT} "
+        f"(best epoch {r.best_epoch} of {r.epochs})\n{leakage_text(leakage)}"
     )
     for name, acc in zip(scene.class_names, m.per_class, strict=True):
         print(f"  {name:28s} {acc * 100:6.2f}%")

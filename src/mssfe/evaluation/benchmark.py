@@ -521,9 +521,7 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         ]
         for i, name in enumerate(names):
             lines.append(
-                f"| {name} | "
-                + " | ".join(_class_pct(r["per_class_mean"][i]) for r in sub)
-                + " |"
+                f"| {name} | " + " | ".join(_class_pct(r["per_class_mean"][i]) for r in sub) + " |"
             )
     lines += _leakage_gap_sections(rows)
     return "\n".join(lines) + "\n"

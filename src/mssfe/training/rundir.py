@@ -100,6 +100,14 @@ def write_metrics(
     atomic_write_json(run_dir / RECORD_FILE, record)
 
 
+def leakage_text(leakage: float) -> str:
+    """The qualifier every reported accuracy carries: how many test patches saw training pixels."""
+    text = f"leakage {leakage:.1%} of test patches contain a training or validation pixel"
+    if leakage > 0:
+        text += " (a spatially disjoint split, --split disjoint, has none)"
+    return text
+
+
 def format_metrics_markdown(payload: dict[str, Any]) -> str:
     m = payload["metrics"]
     lines = [
@@ -108,7 +116,7 @@ def format_metrics_markdown(payload: dict[str, Any]) -> str:
         "",
         f"Split `{payload['protocol']}`, seed {payload['seed']}: {payload['n_train']} train, "
         f"{payload['n_val']} validation, {payload['n_test']} test pixels; "
-        f"leakage {payload['leakage']:.1%} of test patches contain a training pixel.",
+        f"{leakage_text(payload['leakage'])}.",
         "",
         "| metric | value |",
         "|---|---|",
