@@ -46,6 +46,8 @@ def test_run_report_has_tables_and_embedded_figures(run_copy: Path, tmp_path: Pa
     images = _embedded_images(page)
     assert len(images) == 3  # learning curves, confusion, scene panels
     assert "split does not match" in md  # this run was trained on a crop of the scene
+    leakage = json.loads((run_copy / "metrics.json").read_text())["leakage"]
+    assert f"leakage {leakage:.1%} of test patches contain a training or validation pixel" in md
     assert all(img[:8] == b"\x89PNG\r\n\x1a\n" for img in images)
     assert 'src="http' not in page and "<script" not in page  # self-contained
     for name in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):

@@ -31,6 +31,7 @@ from mssfe.data.splits import Split, make_split, parse_split, subsample_test
 from mssfe.errors import ConfigError
 from mssfe.evaluation.compare import paired_difference
 from mssfe.evaluation.metrics import aggregate, format_epochs, format_pm
+from mssfe.evaluation.report import RESULTS_FILE
 from mssfe.models import create_model, get_model_spec, list_models, make_config
 from mssfe.models.summary import count_parameters, flops_per_pixel
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
@@ -402,7 +403,7 @@ def write_results(bench: BenchmarkConfig, rows: list[dict[str, Any]], seconds: f
         "wall_seconds_this_invocation": round(seconds, 1),
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
     }
-    atomic_write_json(bench.out / "results.json", {"meta": meta, "rows": rows})
+    atomic_write_json(bench.out / RESULTS_FILE, {"meta": meta, "rows": rows})
     atomic_write_text(bench.out / "results.csv", format_csv(rows))
     atomic_write_text(bench.out / "results.md", format_markdown(meta, rows))
 

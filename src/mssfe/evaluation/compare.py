@@ -19,9 +19,7 @@ import numpy as np
 
 from mssfe.errors import ConfigError, DataError
 from mssfe.evaluation.metrics import format_pm
-from mssfe.evaluation.report import load_benchmark
-
-RESULTS_FILE = "results.json"
+from mssfe.evaluation.report import RESULTS_FILE, load_benchmark
 
 
 @dataclass(frozen=True)
@@ -69,10 +67,24 @@ class Standing:
     rank: int  # 1 = highest mean OA
     n_models: int
     rival: Mapping[str, Any] | None  # the best other model by mean OA
-    paired: Paired | None  # rival minus reference
-    beaten: int  # other models whose paired mean OA is below the reference's
     pairs: Mapping[str, Paired]  # every other model (with a common seed): it minus the reference
-    runner_up_gap: float | None  # reference minus the best other, mean OA points
+
+    @property
+    def paired(self) -> Paired | None:
+        """The rival minus the reference, seed by seed."""
+        return None if self.rival is None else self.pairs.get(self.rival["model"])
+
+    @property
+    def beaten(self) -> int:
+        """Other models whose paired mean OA is below the reference's."""
+        return sum(p.mean < 0 for p in self.pairs.values())
+
+    @property
+    def runner_up_gap(self) -> float | None:
+        """The reference's mean OA minus the rival's, in points."""
+        if self.rival is None:
+            return None
+        return (self.reference["oa_mean"] - self.rival["oa_mean"]) * 100
 
 
 def _read_table(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -115,9 +127,7 @@ def standings(tables: Sequence[str | Path], reference: str) -> list[Standing]:
             others = sorted(
                 (r for r in sub if r is not ref), key=lambda r: r["oa_mean"], reverse=True
             )
-            rival = others[0] if others else None
-            pairs = [paired_difference(r, ref) for r in others]
-            by_model = {r["model"]: p for r, p in zip(others, pairs, strict=True) if p is not None}
+            pairs = {r["model"]: paired_difference(r, ref) for r in others}
             found.append(
                 Standing(
                     source=str(path),
@@ -128,13 +138,8 @@ def standings(tables: Sequence[str | Path], reference: str) -> list[Standing]:
                     reference=ref,
                     rank=1 + sum(r["oa_mean"] > ref["oa_mean"] for r in others),
                     n_models=len(sub),
-                    rival=rival,
-                    paired=pairs[0] if pairs else None,
-                    beaten=sum(p is not None and p.mean < 0 for p in pairs),
-                    pairs=by_model,
-                    runner_up_gap=None
-                    if rival is None
-                    else (ref["oa_mean"] - rival["oa_mean"]) * 100,
+                    rival=others[0] if others else None,
+                    pairs={m: p for m, p in pairs.items() if p is not None},
                 )
             )
     if not found:

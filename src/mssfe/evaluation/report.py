@@ -133,12 +133,16 @@ def _load_split(run_dir: Path, scene: Any) -> Any:
 
 
 def _split_section(payload: Mapping[str, Any], scene: Any, split: Any) -> Section:
+    from mssfe.training.rundir import leakage_text  # lazy: the training package loads torch
+
+    leakage = _finite(payload.get("leakage"))
     section = Section("Split")
     section.text.append(
         f"Protocol `{payload.get('protocol', '?')}`, seed {payload.get('seed', '?')}: "
         f"{payload.get('n_train', '?')} train, {payload.get('n_val', '?')} validation, "
-        f"{payload.get('n_test', '?')} test pixels; leakage {_pct(payload.get('leakage'))}% of "
-        "test patches contain a training pixel."
+        f"{payload.get('n_test', '?')} test pixels; "
+        + ("leakage –" if leakage is None else leakage_text(leakage))
+        + "."
     )
     if split is not None:
         counts = split.counts(scene.labels)
@@ -356,6 +360,9 @@ BENCH_COLUMNS: tuple[tuple[str, tuple[str, ...], Callable[[Mapping[str, Any]], s
 _SHOWN = frozenset(field for _, fields, _ in BENCH_COLUMNS for field in fields)
 
 
+RESULTS_FILE = "results.json"  # what mssfe benchmark writes into its --out
+
+
 def load_benchmark(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Meta and rows of a benchmark's results.json: {"meta": ..., "rows": [...]}, or a bare list
     of rows (no meta); tolerant of missing fields (shown as –) and of extra ones (kept)."""
@@ -382,7 +389,7 @@ def load_benchmark_rows(path: Path) -> list[dict[str, Any]]:
 def _benchmark_report(bench_dir: Path, out_dir: Path) -> Report:
     from mssfe.viz.curves import figure_oa_bars, figure_oa_vs_samples
 
-    rows = load_benchmark_rows(bench_dir / "results.json")
+    rows = load_benchmark_rows(bench_dir / RESULTS_FILE)
     simulated = any(str(r.get("scene", "")).endswith("-sim") or r.get("simulated") for r in rows)
     report = Report("Benchmark" + (" (simulated scenes included)" if simulated else ""), out_dir)
     table = Section("Results")
@@ -524,7 +531,7 @@ def write_report(
         )
     out = Path(out_dir) if out_dir is not None else src / "report"
     out.mkdir(parents=True, exist_ok=True)
-    if (src / "results.json").exists():
+    if (src / RESULTS_FILE).exists():
         report = _benchmark_report(src, out)
     elif (src / "summary.json").exists():
         report = _group_report(src, out)
