@@ -151,12 +151,11 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import json
 
     from mssfe.evaluation.metrics import format_pm
     from mssfe.training.experiment import group_dir, train_seeds
     from mssfe.training.prepare import load_scene_for
-    from mssfe.training.rundir import METRICS_FILE, leakage_text
+    from mssfe.training.rundir import leakage_text, read_metrics
     from mssfe.training.trainer import train
 
     if args.resume:
@@ -168,7 +167,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     results, summary = train_seeds(config, args.seeds, args.out, scene=scene)
     tag = " (simulated)" if scene.simulated else ""
     print(f"{scene.name}{tag}, {config.model}, split {config.data.split}, seeds {args.seeds}")
-    payloads = [json.loads((r.run_dir / METRICS_FILE).read_text()) for r in results]
+    payloads = [read_metrics(r.run_dir) for r in results]
     for note in payloads[0].get("split_notes", []):  # e.g. a class smaller than the requested count
         print(f"note: {note}")
     print(leakage_text(sum(p["leakage"] for p in payloads) / len(payloads)))
@@ -194,15 +193,14 @@ def _print_metrics(metrics: Any) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import json
 
     from mssfe.training.inference import evaluate_run
-    from mssfe.training.rundir import METRICS_FILE, format_metrics_markdown
+    from mssfe.training.rundir import format_metrics_markdown, read_metrics
     from mssfe.utils.atomic import atomic_write_json, atomic_write_text
 
     metrics = evaluate_run(args.run_dir)
     _print_metrics(metrics)
-    stored = json.loads((Path(args.run_dir) / METRICS_FILE).read_text())
+    stored = read_metrics(args.run_dir)
     names = stored.get("class_names", [])
     for name, acc in zip(names, metrics.per_class, strict=False):
         print(f"  {name:32s} {acc * 100:6.2f}")

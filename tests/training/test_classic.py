@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from mssfe.models import create_model, get_model_spec, make_config
 from mssfe.models.svm import RBFSVM
 from mssfe.training import classic
 from mssfe.training.config import DataConfig, RunConfig, RuntimeConfig
+from mssfe.training.rundir import read_metrics
 from mssfe.training.trainer import train
 
 SVM_RUN = RunConfig(
@@ -109,6 +111,33 @@ def test_a_finished_run_is_kept(svm_run: tuple[Path, dict], scene: Scene) -> Non
     result = classic.train_classic(SVM_RUN, run_dir, scene=scene)
     assert (run_dir / "metrics.json").read_text() == before
     assert result.metrics.oa == json.loads(before)["metrics"]["oa"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda f: f.unlink(), "has not finished"),
+        (lambda f: f.write_text(f.read_text()[:40]), "not readable JSON"),
+        (lambda f: f.write_text(json.dumps({"seed": 0})), "field 'metrics'"),
+    ],
+    ids=["missing", "truncated", "no-metrics"],
+)
+def test_a_damaged_finished_run_is_named_not_retrained(
+    svm_run: tuple[Path, dict], scene: Scene, tmp_path: Path, damage, message: str
+) -> None:
+    """read_metrics (shared by every reader of metrics.json) names the file and what is wrong."""
+    run_dir = tmp_path / "seed0"
+    shutil.copytree(svm_run[0], run_dir)
+    assert read_metrics(run_dir)["metrics"]["oa"] > 0.9
+    damage(run_dir / "metrics.json")
+    with pytest.raises(DataError, match=message) as info:
+        read_metrics(run_dir)
+    assert str(run_dir / "metrics.json") in str(info.value)
+    if (run_dir / "metrics.json").exists():  # a damaged finished run is reported, not overwritten
+        before = (run_dir / "metrics.json").read_text()
+        with pytest.raises(DataError, match=message):
+            classic.train_classic(SVM_RUN, run_dir, scene=scene)
+        assert (run_dir / "metrics.json").read_text() == before
 
 
 def test_train_classic_refuses_a_torch_model(tmp_path: Path, scene: Scene) -> None:

@@ -14,7 +14,6 @@ import csv
 import functools
 import io
 import itertools
-import json
 import multiprocessing
 import time
 from collections.abc import Callable
@@ -44,6 +43,7 @@ from mssfe.training.rundir import (
     RunResult,
     check_same_config,
     load_result,
+    read_metrics,
 )
 from mssfe.training.trainer import run_or_resume
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
@@ -235,7 +235,7 @@ def _row(
     cost: tuple[int | None, int | None],
 ) -> dict[str, Any]:
     summary = aggregate([r.metrics for r in results])
-    metrics = [json.loads((r.run_dir / "metrics.json").read_text()) for r in results]
+    metrics = [read_metrics(r.run_dir) for r in results]
     train_counts = [m["n_train"] + m["n_val"] for m in metrics]
     return {
         "scene": scene.name,

@@ -9,7 +9,6 @@ batch: at most one tile's features and one batch of patches are ever in memory.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,12 +23,14 @@ from mssfe.data.patches import extract_patches
 from mssfe.data.preprocess import Preprocessor
 from mssfe.errors import ConfigError, DataError, MssfeError
 from mssfe.training.config import RunConfig, load_config
+from mssfe.training.rundir import (
+    BEST_CHECKPOINT,
+    CONFIG_FILE,
+    METRICS_FILE,
+    PREPROCESSOR_FILE,
+    read_metrics,
+)
 from mssfe.utils.atomic import atomic_save, atomic_write_json
-
-CONFIG_FILE = "config.toml"
-PREPROCESSOR_FILE = "preprocessor.npz"
-BEST_CHECKPOINT = "best.pt"
-METRICS_FILE = "metrics.json"
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,7 +58,7 @@ def _run_classes(
 
     stored: dict[str, Any] = {}
     if (run_dir / METRICS_FILE).exists():
-        stored = json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
+        stored = read_metrics(run_dir)
     if config.data.cube:
         names = tuple(stored.get("class_names", ()))
         if not names:

@@ -14,7 +14,6 @@ the validation pixels join the training set. The test pixels are predicted once,
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from mssfe.data.scenes import Scene
-from mssfe.errors import ConfigError, MssfeError
-from mssfe.evaluation.metrics import Metrics, compute_metrics
+from mssfe.errors import ConfigError
+from mssfe.evaluation.metrics import compute_metrics
 from mssfe.models import create_model, get_model_spec
 from mssfe.training.config import RunConfig, config_to_toml
 from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data, resolve
@@ -33,6 +32,7 @@ from mssfe.training.rundir import (
     PREPROCESSOR_FILE,
     SPLIT_FILE,
     RunResult,
+    load_result,
     write_metrics,
 )
 from mssfe.training.runtime import seed_everything
@@ -58,7 +58,7 @@ def train_classic(
     if spec.kind != "sklearn":
         raise ConfigError(f"train_classic: model '{config.model}' is a {spec.kind} model")
     if (run_dir / METRICS_FILE).exists():
-        return _finished(run_dir)
+        return load_result(run_dir)
     seed_everything(config.seed, deterministic=config.runtime.deterministic)
     scene = scene if scene is not None else load_scene_for(config)
     data = prepare_data(config, scene)
@@ -99,18 +99,6 @@ def train_classic(
         },
     )
     return RunResult(run_dir, metrics, 0, 0, train_seconds, pixels_per_s)
-
-
-def _finished(run_dir: Path) -> RunResult:
-    try:
-        payload = json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
-        metrics = Metrics.from_dict(payload["metrics"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise MssfeError(f"{run_dir / METRICS_FILE}: unreadable finished run: {exc}") from exc
-    seconds = float(payload.get("train_seconds") or 0.0)
-    return RunResult(
-        run_dir, metrics, 0, 0, seconds, float(payload.get("test_pixels_per_s") or 0.0)
-    )
 
 
 def fitted_parameters(estimator: Any) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mssfe.data.splits import Split
-from mssfe.errors import ConfigError, MssfeError
+from mssfe.errors import ConfigError, DataError, MssfeError
 from mssfe.evaluation.metrics import Metrics
 from mssfe.training.config import RunConfig, config_to_dict, load_config
 from mssfe.training.prepare import PreparedData, resolve
@@ -134,21 +134,39 @@ def format_metrics_markdown(payload: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """A finished run's metrics.json as a dict; a missing or damaged file names itself."""
+    path = Path(run_dir) / METRICS_FILE
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(
+            "no metrics.json: the run has not finished", file=path, expected="a finished run"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"not readable JSON ({exc})", file=path) from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("metrics"), dict):
+        raise DataError(
+            "no 'metrics' object", file=path, field="metrics", expected="the run's test metrics"
+        )
+    return payload
+
+
 def load_result(run_dir: str | Path) -> RunResult:
     """The result of a finished run, read back from its metrics.json."""
     run_dir = Path(run_dir)
+    payload = read_metrics(run_dir)
     try:
-        payload = json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
         return RunResult(
             run_dir,
             Metrics.from_dict(payload["metrics"]),
-            int(payload.get("best_epoch", 0)),
-            int(payload.get("epochs", 0)),
-            float(payload.get("train_seconds", 0.0)),
-            float(payload.get("test_pixels_per_s", 0.0)),
+            int(payload.get("best_epoch") or 0),
+            int(payload.get("epochs") or 0),
+            float(payload.get("train_seconds") or 0.0),
+            float(payload.get("test_pixels_per_s") or 0.0),
         )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise MssfeError(f"{run_dir / METRICS_FILE}: not a readable result: {exc}") from exc
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"not a readable result ({exc})", file=run_dir / METRICS_FILE) from None
 
 
 def comparable(config: RunConfig) -> dict[str, Any]:
