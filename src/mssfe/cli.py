@@ -151,7 +151,6 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-
     from mssfe.evaluation.metrics import format_pm
     from mssfe.training.experiment import group_dir, train_seeds
     from mssfe.training.prepare import load_scene_for
@@ -193,7 +192,6 @@ def _print_metrics(metrics: Any) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-
     from mssfe.training.inference import evaluate_run
     from mssfe.training.rundir import format_metrics_markdown, read_metrics
     from mssfe.utils.atomic import atomic_write_json, atomic_write_text
