@@ -10,13 +10,14 @@ cell's OA on the GPU can be set beside its OA on the CPU: the difference is what
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from mssfe.evaluation.report import load_benchmark
 
 
 def load_rows(path: Path) -> dict[tuple[str, str, str], dict]:
     """Rows of a benchmark results.json keyed by (scene, protocol, model)."""
-    rows = json.loads(path.read_text())["rows"]
+    _, rows = load_benchmark(path)
     return {(r["scene"], r["protocol"], r["model"]): r for r in rows}
 
 

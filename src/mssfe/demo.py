@@ -7,13 +7,12 @@ lr 1e-3 / weight decay 1e-4, batch 64, at most 30 epochs, early stopping patienc
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig
 from mssfe.training.experiment import run_dir_for, train_seeds
-from mssfe.training.rundir import METRICS_FILE, leakage_text
+from mssfe.training.rundir import leakage_text, read_metrics
 
 DEMO_SPLIT = "random:0.05"
 DEMO_EPOCHS = 30
@@ -49,7 +48,7 @@ def run_demo(out: str | Path = "runs/demo", epochs: int | None = None, seed: int
         print(f"(a finished run was found in {out}: its result is shown; delete it to train again)")
     r = results[0]
     m = r.metrics
-    leakage = json.loads((r.run_dir / METRICS_FILE).read_text())["leakage"]
+    leakage = read_metrics(r.run_dir)["leakage"]
     print(
         f"\nOA {m.oa * 100:.2f}%  AA {m.aa * 100:.2f}%  kappa {m.kappa * 100:.2f}%  "
         f"on {m.n_test:,} test pixels of Salinas-A (real), split {DEMO_SPLIT} "
