@@ -25,6 +25,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy src/
+	$(VENV)/bin/lint-imports --no-logo
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mssfe.evaluation.report import load_benchmark
+from mssfe.workflows.report import load_benchmark
 
 
 def load_rows(path: Path) -> dict[tuple[str, str, str], dict]:

@@ -22,10 +22,10 @@ import torch
 
 from mssfe.data.scenes import load_scene
 from mssfe.data.simulate import simulate_layout
-from mssfe.evaluation.predict import load_run, predict_scene
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
 from mssfe.training.trainer import train
 from mssfe.utils.atomic import atomic_write_text
+from mssfe.workflows.predict import load_run, predict_scene
 
 
 class PeakRss:

@@ -23,7 +23,7 @@ from mssfe.data.scenes import Scene, load_scene
 from mssfe.errors import DatasetNotFoundError
 from mssfe.models import a2s2k, hybridsn, ssftt, ssrn
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
-from mssfe.training.experiment import train_seeds
+from mssfe.workflows.train import train_seeds
 
 #: model name -> {"scene", "split", "oa"} from each module's docstring.
 PUBLISHED: dict[str, dict[str, Any]] = {

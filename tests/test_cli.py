@@ -125,7 +125,7 @@ def test_train_states_the_leakage_of_its_numbers(
 def test_demo_names_scene_split_and_leakage(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
     """One epoch of the quick start: its accuracy line names the real scene and the split, and
     the next line the leakage of MS²FENet's 15 x 15 patches on that random split (most)."""
-    from mssfe.demo import run_demo
+    from mssfe.workflows.demo import run_demo
 
     assert run_demo(tmp_path, epochs=1) == 0
     out = capsys.readouterr().out

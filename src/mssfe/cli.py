@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from mssfe import __version__
@@ -152,10 +151,10 @@ def _train_config(args: argparse.Namespace) -> Any:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from mssfe.evaluation.metrics import format_pm
-    from mssfe.training.experiment import group_dir, train_seeds
     from mssfe.training.prepare import load_scene_for
     from mssfe.training.rundir import leakage_text, read_metrics
     from mssfe.training.trainer import train
+    from mssfe.workflows.train import group_dir, train_seeds
 
     if args.resume:
         result = train(None, args.resume, resume=True)
@@ -192,26 +191,18 @@ def _print_metrics(metrics: Any) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from mssfe.training.inference import evaluate_run
-    from mssfe.training.rundir import format_metrics_markdown, read_metrics
-    from mssfe.utils.atomic import atomic_write_json, atomic_write_text
+    from mssfe.workflows.evaluate import evaluate
 
-    metrics = evaluate_run(args.run_dir)
-    _print_metrics(metrics)
-    stored = read_metrics(args.run_dir)
-    names = stored.get("class_names", [])
-    for name, acc in zip(names, metrics.per_class, strict=False):
+    done = evaluate(args.run_dir)
+    _print_metrics(done.metrics)
+    for name, acc in zip(done.class_names, done.metrics.per_class, strict=False):
         print(f"  {name:32s} {acc * 100:6.2f}")
-    payload = {**stored, "metrics": metrics.to_dict(), "recomputed": True}
-    out = Path(args.run_dir) / "evaluation.json"
-    atomic_write_json(out, payload)
-    atomic_write_text(out.with_suffix(".md"), format_metrics_markdown(payload))
-    print(f"saved {out} and {out.with_suffix('.md')}")
+    print(f"saved {done.json_path} and {done.markdown_path}")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from mssfe.demo import run_demo
+    from mssfe.workflows.demo import run_demo
 
     return run_demo(out=args.out, epochs=args.epochs, seed=args.seed)
 
@@ -246,68 +237,34 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from mssfe.evaluation.predict import (
-        assemble,
-        describe_timings,
-        load_run,
-        predict_scene,
-        write_prediction,
-    )
-    from mssfe.training.distributed import init_distributed, local_device, shutdown
-    from mssfe.training.runtime import resolve_device
+    from mssfe.workflows.predict import describe_timings, run_predict
 
-    ctx = init_distributed(resolve_device(args.device))  # under torchrun: tiles split over ranks
-    device = local_device(resolve_device(args.device), ctx)
-    runs = [load_run(d, device=device) for d in [args.run_dir, *(args.runs or [])]]
-    crs = transform = None
-    if args.cube:
-        from mssfe.data.readers import load_cube
-
-        loaded = load_cube(args.cube, args.var)
-        cube, crs, transform = loaded.data, loaded.crs, loaded.transform
-        name, simulated = Path(args.cube).stem, False
-    else:
-        from mssfe.data.scenes import load_scene
-
-        scene = load_scene(args.scene or runs[0].scene_name, data_dir=args.data_dir)
-        cube, crs, transform = scene.require_cube(), scene.crs, scene.transform
-        name, simulated = scene.name, scene.simulated
-    result = predict_scene(
-        runs,
-        cube,
+    done = run_predict(
+        [args.run_dir, *(args.runs or [])],
+        args.out,
+        scene=args.scene,
+        cube=args.cube,
+        var=args.var,
+        data_dir=args.data_dir,
         tile_rows=args.tile_rows,
         batch_size=args.batch_size,
-        progress=not args.no_progress and ctx.is_main,
-        rank=ctx.rank,
-        world_size=ctx.world_size,
-    )
-    if ctx.enabled:
-        parts = ctx.gather_objects(result)
-        shutdown(ctx)
-        if not ctx.is_main:
-            return 0
-        result = assemble(parts, cube.shape[:2])
-    paths = write_prediction(
-        args.out,
-        result,
-        class_names=runs[0].class_names,
-        colours=runs[0].colours,
-        crs=crs,
-        transform=transform,
-        simulated=simulated,
-        scene_name=name,
         confidence=args.confidence,
-        extra={"runs": [str(r.run_dir) for r in runs]},
+        device=args.device,
+        progress=not args.no_progress,
     )
-    tag = " (simulated scene)" if simulated else ""
-    print(f"{name}{tag}: {len(runs)} run(s); {describe_timings(result.timings)}")
-    for path in paths.values():
+    if done is None:  # a torchrun rank other than 0: rank 0 writes
+        return 0
+    tag = " (simulated scene)" if done.simulated else ""
+    print(
+        f"{done.scene_name}{tag}: {len(done.runs)} run(s); {describe_timings(done.result.timings)}"
+    )
+    for path in done.paths.values():
         print(f"saved {path}")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from mssfe.evaluation.report import write_report
+    from mssfe.workflows.report import write_report
 
     html_path, md_path = write_report(args.path, args.out, with_maps=not args.no_maps)
     print(f"saved {html_path}\nsaved {md_path}")
@@ -315,20 +272,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from mssfe.evaluation.compare import format_standings, standings
-    from mssfe.utils.atomic import atomic_write_text
+    from mssfe.workflows.compare import compare
 
-    found = standings(args.tables, args.reference)
-    text = format_standings(found, args.reference)
+    text, written = compare(args.tables, args.reference, out=args.out, figure=args.figure)
     print(text, end="")
-    if args.out:
-        atomic_write_text(args.out, text)
-        print(f"saved {args.out}")
-    if args.figure:
-        from mssfe.viz.standing import figure_standings
-        from mssfe.viz.style import save_figure
-
-        print(f"saved {save_figure(figure_standings(found, args.reference), args.figure)}")
+    for path in written:
+        print(f"saved {path}")
     return 0
 
 
@@ -371,8 +320,8 @@ def _add_predict_report_parsers(sub: Any) -> None:
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
-    from mssfe.evaluation.benchmark import benchmark_config, run_benchmark
     from mssfe.training.config import RuntimeConfig
+    from mssfe.workflows.benchmark import benchmark_config, run_benchmark
 
     bench = benchmark_config(
         args.scenes,

@@ -11,7 +11,8 @@ import pytest
 
 from mssfe.cli import main
 from mssfe.errors import ConfigError, DataError
-from mssfe.evaluation.compare import format_standings, paired_difference, standings
+from mssfe.evaluation.compare import format_standings, paired_difference
+from mssfe.workflows.compare import standings
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "issue6"
 

@@ -325,7 +325,7 @@ def test_split_file_cannot_make_the_tool_write_outside_the_run_dir(cli, tmp_path
 def test_split_text_with_dotdot_stays_inside_out(cli, tmp_path: Path) -> None:
     """``--split file:../../x.npz`` names a file to read; the run dir name is sanitised."""
     from mssfe.training.config import RunConfig, with_overrides
-    from mssfe.training.experiment import run_dir_for
+    from mssfe.workflows.train import run_dir_for
 
     config = with_overrides(RunConfig(), {"data.split": "file:../../../etc/x.npz",
                                           "data.scene": "../../evil"})  # fmt: skip

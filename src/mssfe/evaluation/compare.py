@@ -2,8 +2,8 @@
 
 A benchmark table answers "how did every model do on this scene and split"; the question a
 reader of a paper asks is the transposed one: "across scenes and protocols, where does *this*
-model come first, and by how much does it trail where it does not". :func:`standings` reads the
-``results.json`` of any number of ``mssfe benchmark`` runs and, for every (scene, split), ranks
+model come first, and by how much does it trail where it does not". :func:`table_standings` takes
+the rows of one ``mssfe benchmark`` table and, for every (scene, split), ranks
 the reference model and pairs it seed by seed with its strongest rival (the same split and test
 pixels per seed, so the split-to-split spread cancels out of the difference).
 """
@@ -12,14 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mssfe.errors import ConfigError, DataError
 from mssfe.evaluation.metrics import format_pm
-from mssfe.evaluation.report import RESULTS_FILE, load_benchmark
 
 
 @dataclass(frozen=True)
@@ -87,22 +84,6 @@ class Standing:
         return (self.reference["oa_mean"] - self.rival["oa_mean"]) * 100
 
 
-def _read_table(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    file = path / RESULTS_FILE if path.is_dir() else path
-    if not file.is_file():
-        raise DataError(
-            "no benchmark results here", file=file, expected="results.json of mssfe benchmark"
-        )
-    meta, rows = load_benchmark(file)
-    for i, row in enumerate(rows):
-        for key in ("scene", "protocol", "model", "oa_mean"):
-            if key not in row:
-                raise DataError(
-                    "a benchmark row lacks a field", file=file, field=f"rows[{i}].{key}"
-                )
-    return meta, rows
-
-
 def _budget(meta: Mapping[str, Any]) -> str:
     budget = meta.get("epoch_budget") or {}
     epochs = budget.get("max_epochs") or "default"
@@ -110,42 +91,34 @@ def _budget(meta: Mapping[str, Any]) -> str:
     return f"{epochs} ep / patience {patience}"
 
 
-def standings(tables: Sequence[str | Path], reference: str) -> list[Standing]:
-    """The reference model's standing in every (scene, split) of ``tables`` (dirs or json files).
+def table_standings(
+    meta: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], reference: str, source: str
+) -> list[Standing]:
+    """The reference model's standing in every (scene, split) of one benchmark table's rows.
 
-    A (scene, split) the reference did not run in is left out; none at all is an error.
+    A (scene, split) the reference did not run in is left out.
     """
     found: list[Standing] = []
-    for table in tables:
-        path = Path(table)
-        meta, rows = _read_table(path)
-        for scene, protocol in dict.fromkeys((r["scene"], r["protocol"]) for r in rows):
-            sub = [r for r in rows if r["scene"] == scene and r["protocol"] == protocol]
-            ref = next((r for r in sub if r["model"] == reference), None)
-            if ref is None:
-                continue
-            others = sorted(
-                (r for r in sub if r is not ref), key=lambda r: r["oa_mean"], reverse=True
+    for scene, protocol in dict.fromkeys((r["scene"], r["protocol"]) for r in rows):
+        sub = [r for r in rows if r["scene"] == scene and r["protocol"] == protocol]
+        ref = next((r for r in sub if r["model"] == reference), None)
+        if ref is None:
+            continue
+        others = sorted((r for r in sub if r is not ref), key=lambda r: r["oa_mean"], reverse=True)
+        pairs = {r["model"]: paired_difference(r, ref) for r in others}
+        found.append(
+            Standing(
+                source=source,
+                scene=scene,
+                simulated=bool(ref.get("simulated", str(scene).endswith("-sim"))),
+                protocol=protocol,
+                budget=_budget(meta),
+                reference=ref,
+                rank=1 + sum(r["oa_mean"] > ref["oa_mean"] for r in others),
+                n_models=len(sub),
+                rival=others[0] if others else None,
+                pairs={m: p for m, p in pairs.items() if p is not None},
             )
-            pairs = {r["model"]: paired_difference(r, ref) for r in others}
-            found.append(
-                Standing(
-                    source=str(path),
-                    scene=scene,
-                    simulated=bool(ref.get("simulated", str(scene).endswith("-sim"))),
-                    protocol=protocol,
-                    budget=_budget(meta),
-                    reference=ref,
-                    rank=1 + sum(r["oa_mean"] > ref["oa_mean"] for r in others),
-                    n_models=len(sub),
-                    rival=others[0] if others else None,
-                    pairs={m: p for m, p in pairs.items() if p is not None},
-                )
-            )
-    if not found:
-        raise ConfigError(
-            f"--reference: model {reference!r} is in none of the tables "
-            f"({', '.join(str(t) for t in tables)})"
         )
     return found
 

@@ -51,7 +51,7 @@ def train_classic(
 ) -> RunResult:
     """Fit a ``kind = "sklearn"`` model on one (scene, split, seed) and evaluate it on the test
     pixels, writing the run directory. A finished run (``metrics.json`` present) is kept and its
-    metrics re-read, as :func:`mssfe.training.experiment.train_seeds` expects."""
+    metrics re-read, as :func:`mssfe.workflows.train.train_seeds` expects."""
     run_dir = Path(run_dir)
     config = resolve(config)
     spec = get_model_spec(config.model)

@@ -36,6 +36,8 @@ METRICS_FILE = "metrics.json"
 
 RECORD_FILE = "run.json"
 
+EVALUATION_FILE = "evaluation.json"  # mssfe evaluate: recomputed metrics, beside evaluation.md
+
 
 @dataclass(frozen=True)
 class RunResult:

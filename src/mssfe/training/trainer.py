@@ -31,6 +31,7 @@ from mssfe.training.checkpoint import (
     restore_rng_state,
     save_checkpoint,
 )
+from mssfe.training.classic import train_classic
 from mssfe.training.config import (
     RunConfig,
     config_to_toml,
@@ -306,8 +307,6 @@ def train(
     Under torchrun the ranks share the work (see :mod:`mssfe.training.distributed`).
     """
     if config is not None and not resume and get_model_spec(config.model).kind == "sklearn":
-        from mssfe.training.classic import train_classic  # lazy: classic imports this module
-
         return train_classic(config, run_dir, scene=scene)
     run_dir = Path(run_dir)
     config = _start(config, run_dir, resume)

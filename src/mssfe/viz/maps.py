@@ -10,12 +10,9 @@ import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
+from mssfe.viz.colours import CORRECT_COLOUR, TRAIN_COLOUR, UNLABELLED_COLOUR, WRONG_COLOUR
 from mssfe.viz.style import (
-    CORRECT_COLOUR,
     FULL_WIDTH_IN,
-    TRAIN_COLOUR,
-    UNLABELLED_COLOUR,
-    WRONG_COLOUR,
     legend_handles,
     save_figure,
     sim_tag,

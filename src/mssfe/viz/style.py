@@ -25,10 +25,6 @@ from mssfe.utils.atomic import atomic_save
 
 FULL_WIDTH_IN = 7.0  # a two-column paper page's text width, inches
 DPI = 150
-CORRECT_COLOUR = "#009E73"  # Okabe-Ito bluish green
-WRONG_COLOUR = "#D55E00"  # Okabe-Ito vermilion
-TRAIN_COLOUR = "#999999"
-UNLABELLED_COLOUR = "#FFFFFF"
 
 RC: dict[str, Any] = {
     "font.size": 8,

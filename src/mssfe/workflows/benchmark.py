@@ -30,11 +30,9 @@ from mssfe.data.splits import Split, make_split, parse_split, subsample_test
 from mssfe.errors import ConfigError
 from mssfe.evaluation.compare import paired_difference
 from mssfe.evaluation.metrics import aggregate, format_epochs, format_pm
-from mssfe.evaluation.report import RESULTS_FILE
 from mssfe.models import create_model, get_model_spec, list_models, make_config
 from mssfe.models.summary import count_parameters, flops_per_pixel
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
-from mssfe.training.experiment import slug
 from mssfe.training.prepare import resolve
 from mssfe.training.record import machine, package_versions
 from mssfe.training.rundir import (
@@ -47,6 +45,8 @@ from mssfe.training.rundir import (
 )
 from mssfe.training.trainer import run_or_resume
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
+from mssfe.workflows.report import RESULTS_FILE
+from mssfe.workflows.train import slug
 
 PROTOCOL_PRESETS: dict[str, tuple[str, ...]] = {
     "standard": ("random:0.1",),

@@ -14,9 +14,10 @@ import torch
 from mssfe.data.patches import PatchDataset, pad_cube
 from mssfe.data.scenes import Scene, load_scene
 from mssfe.errors import DataError, MssfeError
-from mssfe.evaluation import predict as predict_mod
-from mssfe.evaluation.geotiff import read_geotiff
-from mssfe.evaluation.predict import (
+from mssfe.viz.colours import hex_to_rgb
+from mssfe.viz.geotiff import read_geotiff
+from mssfe.workflows import predict as predict_mod
+from mssfe.workflows.predict import (
     LoadedRun,
     assemble,
     load_run,
@@ -240,7 +241,7 @@ def test_geotiff_from_georeferenced_input_keeps_crs_and_transform(
     np.testing.assert_array_equal(back["array"], result.class_map)
     assert back["dtype"] == "uint8" and back["nodata"] == 0
     for index, colour in enumerate(loaded.colours, start=1):
-        assert back["colormap"][index][:3] == predict_mod.hex_to_rgb(colour)
+        assert back["colormap"][index][:3] == hex_to_rgb(colour)
     assert back["tags"]["CLASS_1"] == loaded.class_names[0]
     conf = read_geotiff(paths["confidence_tif"])
     assert CRS.from_wkt(conf["crs"]) == CRS.from_wkt(wkt)

@@ -21,8 +21,14 @@ from tqdm.auto import tqdm
 
 from mssfe.data.patches import extract_patches
 from mssfe.data.preprocess import Preprocessor
+from mssfe.data.readers import load_cube
+from mssfe.data.registry import PALETTE
+from mssfe.data.scenes import find_scene_info, load_scene
 from mssfe.errors import ConfigError, DataError, MssfeError
+from mssfe.models import create_model
+from mssfe.training.checkpoint import load_checkpoint
 from mssfe.training.config import RunConfig, load_config
+from mssfe.training.distributed import init_distributed, local_device, shutdown
 from mssfe.training.rundir import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
@@ -30,7 +36,10 @@ from mssfe.training.rundir import (
     PREPROCESSOR_FILE,
     read_metrics,
 )
+from mssfe.training.runtime import autocast, resolve_device
 from mssfe.utils.atomic import atomic_save, atomic_write_json
+from mssfe.viz.geotiff import write_class_geotiff, write_float_geotiff
+from mssfe.viz.maps import save_class_map_png
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,9 +62,6 @@ def _run_classes(
     run_dir: Path, config: RunConfig
 ) -> tuple[tuple[str, ...], tuple[str, ...], str, bool]:
     """Class names, colours, scene name and simulated flag of a run (metrics.json, registry)."""
-    from mssfe.data.registry import PALETTE
-    from mssfe.data.scenes import find_scene_info
-
     stored: dict[str, Any] = {}
     if (run_dir / METRICS_FILE).exists():
         stored = read_metrics(run_dir)
@@ -76,9 +82,6 @@ def _run_classes(
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
     """Read a run directory (config.toml, preprocessor.npz, best.pt) into a :class:`LoadedRun`."""
-    from mssfe.models import create_model
-    from mssfe.training.checkpoint import load_checkpoint
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError("run directory not found", file=run_dir)
@@ -222,8 +225,6 @@ def _tile_probabilities(
     device: torch.device,
 ) -> tuple[np.ndarray, float]:
     """Softmax probabilities ``(n, K)`` of the tile's pixels (row-major) and forward seconds."""
-    from mssfe.training.runtime import autocast
-
     radius = run.patch_size // 2
     width = cube.shape[1]
     padded = tile_features(cube, run.preprocessor, r0, r1, radius)
@@ -324,13 +325,6 @@ def assemble(parts: Sequence[PredictionResult], shape: tuple[int, int]) -> Predi
 # ---------------------------------------------------------------------------------------------
 
 
-def hex_to_rgb(colour: str) -> tuple[int, int, int]:
-    text = colour.lstrip("#")
-    if len(text) != 6:
-        raise DataError("colour must be #RRGGBB", field="colours", expected="#RRGGBB", got=colour)
-    return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
-
-
 def _save_npy(path: Path, array: np.ndarray) -> None:
     atomic_save(path, lambda handle: np.save(handle, array, allow_pickle=False))
 
@@ -353,9 +347,6 @@ def write_prediction(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write class_map.tif/.npy/.png (+ confidence.tif/.npy) and prediction.json into ``out_dir``."""
-    from mssfe.evaluation.geotiff import write_class_geotiff, write_float_geotiff
-    from mssfe.viz.maps import save_class_map_png
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -405,15 +396,89 @@ def describe_timings(t: Timings) -> str:
     )
 
 
+@dataclass(frozen=True)
+class PredictionRun:
+    """What ``mssfe predict`` did: the source scene, the runs used, the result and its files."""
+
+    scene_name: str
+    simulated: bool
+    runs: tuple[LoadedRun, ...]
+    result: PredictionResult
+    paths: dict[str, Path]
+
+
+def run_predict(
+    run_dirs: Sequence[str | Path],
+    out: str | Path,
+    *,
+    scene: str | None = None,
+    cube: str | None = None,
+    var: str | None = None,
+    data_dir: str | None = None,
+    tile_rows: int = 32,
+    batch_size: int = 256,
+    confidence: bool = False,
+    device: str = "auto",
+    progress: bool = True,
+) -> PredictionRun | None:
+    """Classify a scene (the first run's own, ``scene``, or a user ``cube``) with the runs'
+    averaged probabilities and write the outputs into ``out``.
+
+    Under torchrun the row tiles are shared between ranks and gathered on rank 0, which writes;
+    the other ranks return None.
+    """
+    ctx = init_distributed(resolve_device(device))
+    local = local_device(resolve_device(device), ctx)
+    runs = tuple(load_run(d, device=local) for d in run_dirs)
+    if cube:
+        loaded = load_cube(cube, var)
+        pixels, crs, transform = loaded.data, loaded.crs, loaded.transform
+        name, simulated = Path(cube).stem, False
+    else:
+        source = load_scene(scene or runs[0].scene_name, data_dir=data_dir)
+        pixels, crs, transform = source.require_cube(), source.crs, source.transform
+        name, simulated = source.name, source.simulated
+    result = predict_scene(
+        list(runs),
+        pixels,
+        tile_rows=tile_rows,
+        batch_size=batch_size,
+        progress=progress and ctx.is_main,
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+    )
+    if ctx.enabled:
+        parts = ctx.gather_objects(result)
+        shutdown(ctx)
+        if not ctx.is_main:
+            return None
+        result = assemble(parts, pixels.shape[:2])
+    paths = write_prediction(
+        out,
+        result,
+        class_names=runs[0].class_names,
+        colours=runs[0].colours,
+        crs=crs,
+        transform=transform,
+        simulated=simulated,
+        scene_name=name,
+        confidence=confidence,
+        extra={"runs": [str(r.run_dir) for r in runs]},
+    )
+    return PredictionRun(name, simulated, runs, result, paths)
+
+
 __all__ = [
     "LoadedRun",
     "PredictionResult",
+    "PredictionRun",
     "Timings",
     "assemble",
     "describe_timings",
     "load_run",
     "predict_scene",
     "reflect_rows",
+    "run_predict",
     "tile_bounds",
     "tile_features",
     "write_prediction",

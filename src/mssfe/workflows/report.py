@@ -19,9 +19,20 @@ from typing import Any
 
 import numpy as np
 
+from mssfe.data.scenes import load_scene, load_user_scene
+from mssfe.data.splits import Split
 from mssfe.errors import DataError, MssfeError
 from mssfe.evaluation.metrics import format_epochs
+from mssfe.training.config import load_config
+from mssfe.training.rundir import CONFIG_FILE, LOG_FILE, METRICS_FILE, leakage_text
 from mssfe.utils.atomic import atomic_write_text
+from mssfe.utils.jsonfile import read_json
+from mssfe.viz.confusion import figure_confusion
+from mssfe.viz.curves import figure_learning_curves, figure_oa_bars, figure_oa_vs_samples
+from mssfe.viz.maps import figure_scene_panels
+from mssfe.viz.style import save_figure
+from mssfe.workflows.benchmark_dir import RESULTS_FILE, load_benchmark_rows
+from mssfe.workflows.predict import load_run, predict_scene
 
 IMG_WIDTH = 1000  # px: every <img> gets an explicit size so the page lays out before loading
 
@@ -44,7 +55,6 @@ class Report:
 
     def figure(self, section: Section, name: str, caption: str, make: Callable[[], Any]) -> None:
         """Render a figure to ``out_dir/name`` and attach it to ``section``."""
-        from mssfe.viz.style import save_figure
 
         save_figure(make(), self.out_dir / name)
         section.figures.append((name, caption))
@@ -74,13 +84,6 @@ def _pm(mean: Any, std: Any) -> str:
 
 def _sim(name: str, simulated: bool) -> str:
     return f"{name} (simulated scene)" if simulated or str(name).endswith("-sim") else str(name)
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read JSON ({exc})", file=path) from None
 
 
 def _read_log(path: Path) -> list[dict[str, Any]]:
@@ -124,7 +127,6 @@ def _metrics_section(payload: Mapping[str, Any]) -> Section:
 
 def _load_split(run_dir: Path, scene: Any) -> Any:
     """The run's split when it matches the scene's shape (else None)."""
-    from mssfe.data.splits import Split
 
     if scene is None or not (run_dir / "split.npz").exists():
         return None
@@ -133,7 +135,6 @@ def _load_split(run_dir: Path, scene: Any) -> Any:
 
 
 def _split_section(payload: Mapping[str, Any], scene: Any, split: Any) -> Section:
-    from mssfe.training.rundir import leakage_text  # lazy: the training package loads torch
 
     leakage = _finite(payload.get("leakage"))
     section = Section("Split")
@@ -158,8 +159,6 @@ def _split_section(payload: Mapping[str, Any], scene: Any, split: Any) -> Sectio
 
 def _load_run_scene(run_dir: Path, with_cube: bool) -> Any:
     """The run's scene without downloading (labels only unless ``with_cube``); None if absent."""
-    from mssfe.data.scenes import load_scene, load_user_scene
-    from mssfe.training.config import load_config
 
     config = load_config(run_dir / "config.toml")
     d = config.data
@@ -186,15 +185,13 @@ def _run_prediction(run_dir: Path, scene: Any) -> np.ndarray:
         class_map = np.load(stored, allow_pickle=False)
         if class_map.shape == scene.shape:
             return class_map
-    from mssfe.evaluation.predict import load_run, predict_scene
 
     return predict_scene([load_run(run_dir)], scene.require_cube(), progress=False).class_map
 
 
 def _run_report(run_dir: Path, out_dir: Path, with_maps: bool) -> Report:
-    from mssfe.training.rundir import CONFIG_FILE, LOG_FILE, METRICS_FILE
 
-    payload = _read_json(run_dir / METRICS_FILE)
+    payload = read_json(run_dir / METRICS_FILE)
     scene_name = str(payload.get("scene", "?"))
     simulated = bool(payload.get("simulated")) or scene_name.endswith("-sim")
     title = f"{payload.get('model', '?')} on {_sim(scene_name, simulated)}"
@@ -220,8 +217,6 @@ def _run_report(run_dir: Path, out_dir: Path, with_maps: bool) -> Report:
     report.sections.append(figures)
     log = _read_log(run_dir / LOG_FILE)
     if log:
-        from mssfe.viz.curves import figure_learning_curves
-
         report.figure(
             figures,
             "learning_curves.png",
@@ -231,8 +226,6 @@ def _run_report(run_dir: Path, out_dir: Path, with_maps: bool) -> Report:
     confusion = payload.get("metrics", {}).get("confusion")
     names = payload.get("class_names") or []
     if confusion and len(confusion) == len(names):
-        from mssfe.viz.confusion import figure_confusion
-
         report.figure(
             figures,
             "confusion.png",
@@ -240,8 +233,6 @@ def _run_report(run_dir: Path, out_dir: Path, with_maps: bool) -> Report:
             lambda: figure_confusion(confusion, names, title=f"Confusion: {title}"),
         )
     if with_maps and scene is not None and scene.cube is not None:
-        from mssfe.viz.maps import figure_scene_panels
-
         class_map = _run_prediction(run_dir, scene)
         report.figure(
             figures,
@@ -258,7 +249,7 @@ def _run_report(run_dir: Path, out_dir: Path, with_maps: bool) -> Report:
 
 
 def _group_report(group_dir: Path, out_dir: Path) -> Report:
-    payload = _read_json(group_dir / "summary.json")
+    payload = read_json(group_dir / "summary.json")
     s = payload.get("summary", {})
     mean, std = s.get("mean", {}), s.get("std", {})
     scene = str(payload.get("scene", "?"))
@@ -295,7 +286,7 @@ def _group_report(group_dir: Path, out_dir: Path) -> Report:
         if not metrics_file.is_absolute() and not metrics_file.exists():
             metrics_file = group_dir / Path(run).name / "metrics.json"
         if metrics_file.exists():
-            m = _read_json(metrics_file)
+            m = read_json(metrics_file)
             mm = m.get("metrics", {})
             rows.append(
                 [
@@ -360,34 +351,7 @@ BENCH_COLUMNS: tuple[tuple[str, tuple[str, ...], Callable[[Mapping[str, Any]], s
 _SHOWN = frozenset(field for _, fields, _ in BENCH_COLUMNS for field in fields)
 
 
-RESULTS_FILE = "results.json"  # what mssfe benchmark writes into its --out
-
-
-def load_benchmark(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Meta and rows of a benchmark's results.json: {"meta": ..., "rows": [...]}, or a bare list
-    of rows (no meta); tolerant of missing fields (shown as –) and of extra ones (kept)."""
-    data = _read_json(path)
-    meta: dict[str, Any] = {}
-    if isinstance(data, Mapping):
-        meta = dict(data.get("meta") or {})
-        data = data.get("rows") or data.get("results") or []
-    if not isinstance(data, list):
-        raise DataError(
-            "benchmark results must be a list of rows",
-            file=path,
-            expected="list",
-            got=type(data).__name__,
-        )
-    return meta, [dict(row) for row in data if isinstance(row, Mapping)]
-
-
-def load_benchmark_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a benchmark's results.json (see :func:`load_benchmark`)."""
-    return load_benchmark(path)[1]
-
-
 def _benchmark_report(bench_dir: Path, out_dir: Path) -> Report:
-    from mssfe.viz.curves import figure_oa_bars, figure_oa_vs_samples
 
     rows = load_benchmark_rows(bench_dir / RESULTS_FILE)
     simulated = any(str(r.get("scene", "")).endswith("-sim") or r.get("simulated") for r in rows)

@@ -10,9 +10,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from mssfe.data.scenes import load_scene
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig
-from mssfe.training.experiment import run_dir_for, train_seeds
 from mssfe.training.rundir import leakage_text, read_metrics
+from mssfe.workflows.train import run_dir_for, train_seeds
 
 DEMO_SPLIT = "random:0.05"
 DEMO_EPOCHS = 30
@@ -29,7 +30,6 @@ def demo_config(epochs: int | None = None, seed: int = 0) -> RunConfig:
 
 
 def run_demo(out: str | Path = "runs/demo", epochs: int | None = None, seed: int = 0) -> int:
-    from mssfe.data.scenes import load_scene
 
     scene = load_scene("SalinasA")
     config = demo_config(epochs, seed)

@@ -15,6 +15,7 @@ import numpy as np
 
 from mssfe.errors import DataError
 from mssfe.utils.atomic import atomic_write_bytes
+from mssfe.viz.colours import hex_to_rgb
 
 
 def _georef(crs: str | None, transform: Sequence[float] | None) -> dict[str, Any]:
@@ -78,7 +79,6 @@ def write_class_geotiff(
 ) -> None:
     """Class map ``(H, W)`` 0..K (0 = none) as uint8 (uint16 above 255 classes), nodata 0,
     with a colour table of the class colours and the class names as tags."""
-    from mssfe.evaluation.predict import hex_to_rgb
 
     arr = np.asarray(class_map)
     if arr.ndim != 2:

@@ -12,7 +12,7 @@ import pytest
 from mssfe.cli import main
 from mssfe.data.splits import Split
 from mssfe.errors import ConfigError
-from mssfe.evaluation.benchmark import (
+from mssfe.workflows.benchmark import (
     ModelChoice,
     expand_models,
     expand_protocols,
@@ -238,7 +238,7 @@ def test_a_reused_out_with_another_budget_fails_before_any_training(
 
 def test_time_left_weights_cells_by_their_work(bench_dir: Path) -> None:
     from mssfe.data.scenes import load_scene
-    from mssfe.evaluation.benchmark import (
+    from mssfe.workflows.benchmark import (
         _cell_config,
         _cell_work,
         _Eta,
@@ -266,7 +266,7 @@ def test_time_left_weights_cells_by_their_work(bench_dir: Path) -> None:
 
 
 def test_every_model_is_compared_with_ms2fenet_seed_by_seed(bench_dir: Path) -> None:
-    from mssfe.evaluation.benchmark import format_markdown
+    from mssfe.workflows.benchmark import format_markdown
 
     payload = json.loads((bench_dir / "results.json").read_text())
     rows = payload["rows"]

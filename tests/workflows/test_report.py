@@ -14,7 +14,7 @@ import pytest
 
 from mssfe.data.scenes import load_scene
 from mssfe.errors import DataError
-from mssfe.evaluation.report import load_benchmark_rows, write_report
+from mssfe.workflows.report import load_benchmark_rows, write_report
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
