@@ -88,6 +88,11 @@ class DistContext:
             dist.barrier()
 
 
+def launched_rank() -> int:
+    """This process's rank as torchrun set it (0 in a plain run), before any group is joined."""
+    return int(os.environ.get("RANK", "0")) if int(os.environ.get("WORLD_SIZE", "1")) > 1 else 0
+
+
 def init_distributed(device: torch.device) -> DistContext:
     """Join the process group torchrun set up; a plain run is a world of one."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

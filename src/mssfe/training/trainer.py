@@ -8,6 +8,7 @@ epoch come from generators seeded by (seed, epoch), so a resumed run replays exa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from mssfe.training.distributed import (
     DistContext,
     check_world,
     init_distributed,
+    launched_rank,
     local_device,
     unwrap,
     wrap_ddp,
@@ -64,6 +66,7 @@ from mssfe.training.rundir import (
 )
 from mssfe.training.runtime import autocast, resolve_device, seed_everything, set_threads
 from mssfe.utils.atomic import atomic_write_text, ensure_dir
+from mssfe.utils.lock import directory_lock
 
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -304,8 +307,24 @@ def train(
 
     ``resume`` continues from ``run_dir/last.pt`` with the saved config and split and ends with
     the same weights as an uninterrupted run. ``stop_after_epoch`` interrupts on purpose (tests).
-    Under torchrun the ranks share the work (see :mod:`mssfe.training.distributed`).
+    Under torchrun the ranks share the work (see :mod:`mssfe.training.distributed`). The run
+    directory is locked for the whole run (rank 0 holds the lock): a second writer is refused.
     """
+    main_rank = launched_rank() == 0
+    with directory_lock(run_dir, "run directory") if main_rank else contextlib.nullcontext():
+        return _train(
+            config, run_dir, scene=scene, resume=resume, stop_after_epoch=stop_after_epoch
+        )
+
+
+def _train(
+    config: RunConfig | None,
+    run_dir: str | Path,
+    *,
+    scene: Scene | None,
+    resume: bool,
+    stop_after_epoch: int | None,
+) -> RunResult:
     if config is not None and not resume and get_model_spec(config.model).kind == "sklearn":
         return train_classic(config, run_dir, scene=scene)
     run_dir = Path(run_dir)

@@ -1,7 +1,8 @@
 """Atomic file writes: a reader sees the old file or the complete new one, never half of one.
 
 Write to a temporary file in the same directory, flush and fsync it, then ``os.replace`` it
-over the target and fsync the directory. Failures (full disk, read-only directory) raise a
+over the target and fsync the directory. The file gets the mode a plain ``open`` would give it
+(0666 less the process umask: 0644 under the usual umask 022), not ``mkstemp``'s private 0600. Failures (full disk, read-only directory) raise a
 :class:`~mssfe.errors.MssfeError` naming the target and leave any previous file intact.
 """
 
@@ -17,6 +18,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from mssfe.errors import MssfeError
+
+
+def _creation_mode() -> int:
+    """0666 less the process umask, the mode ``open(path, "w")`` creates files with."""
+    mask = os.umask(0)  # the only portable way to read the umask is to set it and put it back
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -41,6 +49,7 @@ def atomic_open(path: str | Path, mode: str = "wb") -> Iterator[IO[Any]]:
         raise MssfeError(f"cannot write {target}: {exc.strerror or exc}") from exc
     tmp = Path(tmp_name)
     try:
+        os.chmod(tmp, _creation_mode())
         handle: IO[Any]
         with os.fdopen(fd, "w", encoding="utf-8") if mode == "w" else os.fdopen(fd, "wb") as handle:
             yield handle

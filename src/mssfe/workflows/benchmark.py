@@ -45,6 +45,7 @@ from mssfe.training.rundir import (
 )
 from mssfe.training.trainer import run_or_resume
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
+from mssfe.utils.lock import directory_lock
 from mssfe.workflows.report import RESULTS_FILE
 from mssfe.workflows.train import slug
 
@@ -316,8 +317,14 @@ def run_benchmark(
     """Run (or resume) every cell and write results.json / .csv / .md in ``bench.out``.
 
     ``jobs > 1`` runs independent cells concurrently as separate processes (one per GPU, or
-    sharing the CPU cores); the table is the same as with one job.
+    sharing the CPU cores); the table is the same as with one job. ``bench.out`` is locked
+    while it runs: a second benchmark into the same directory is refused.
     """
+    with directory_lock(bench.out, "benchmark directory"):
+        return _run_benchmark(bench, progress=progress, jobs=jobs)
+
+
+def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list[dict[str, Any]]:
     scenes = {name: load_scene(name, data_dir=bench.data_dir) for name in bench.scenes}
     costs = {(s, m.label): _model_cost(m, scenes[s]) for s in scenes for m in bench.models}
     load_split = functools.cache(Split.load)  # one split file serves every model of a seed
