@@ -272,3 +272,25 @@ def test_write_prediction_without_georeference_and_sim_flag(
     meta = json.loads(paths["json"].read_text())
     assert meta["simulated"] is True and meta["scene"] == "PaviaU-sim"
     assert sum(meta["class_counts"]) == full_result.class_map.size
+
+
+def test_predict_leaves_no_data_pixels_unclassified(shared_run: Path, tmp_path: Path) -> None:
+    """A --cube GeoTIFF's nodata pixels get class 0 and confidence 0; the others a class."""
+    import rasterio
+
+    from mssfe.workflows.predict import run_predict
+
+    cube = load_scene("SalinasA").require_cube()[:20, :24].astype(np.float32)
+    cube[5:8, 2:9] = -9999.0
+    path = tmp_path / "cube.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=20, width=24, count=cube.shape[2],
+                       dtype="float32", nodata=-9999.0, crs="EPSG:32610") as ds:  # fmt: skip
+        ds.write(np.moveaxis(cube, -1, 0))
+    with pytest.warns(UserWarning, match="21 of 480 pixels hold no data"):
+        done = run_predict([shared_run], tmp_path / "out", cube=str(path), device="cpu",
+                           progress=False, confidence=True)  # fmt: skip
+    assert done is not None
+    class_map = np.load(done.paths["class_map_npy"])
+    confidence = np.load(done.paths["confidence_npy"])
+    assert (class_map[5:8, 2:9] == 0).all() and (confidence[5:8, 2:9] == 0).all()
+    assert np.count_nonzero(class_map) == 480 - 21

@@ -3,7 +3,11 @@
 Every format ends as a band-last array: cubes ``(H, W, B)``, labels ``(H, W)`` int64 with 0 for
 unlabelled. Formats are chosen by extension: MATLAB ``.mat`` (v5 through scipy, v7.3 through
 h5py), HDF5 ``.h5``/``.hdf5``, ENVI (``.hdr`` plus its data file), GeoTIFF ``.tif``/``.tiff``,
-NumPy ``.npy``/``.npz``. Anything wrong with the file, from a missing path to random bytes,
+NumPy ``.npy``/``.npz``. Pixels a file marks as holding no data (a GeoTIFF ``nodata`` value,
+internal mask or alpha band; an ENVI ``data ignore value``) are never taken for data: in a
+label map they are unlabelled (0); in a cube they are reported, recorded in ``Cube.valid`` and
+filled with their band's median of valid pixels so that no fill value such as -9999 skews the
+preprocessing, and everything downstream excludes them. Anything wrong with the file, from a missing path to random bytes,
 raises :class:`~mssfe.errors.DataError` naming the file and what was expected: a reader
 library's own exception never reaches the user.
 """
@@ -44,11 +48,17 @@ class Cube:
     crs: str | None = None  # WKT, from GeoTIFF
     transform: Transform | None = None  # rasterio affine (a, b, c, d, e, f)
     wavelengths: np.ndarray | None = None  # (B,) nm, from an ENVI header when present
+    valid: np.ndarray | None = None  # (H, W) bool, False where the file says no data; None: all
 
     @property
     def shape(self) -> tuple[int, int, int]:
         h, w, b = self.data.shape
         return int(h), int(w), int(b)
+
+    @property
+    def n_missing(self) -> int:
+        """Pixels the file marks as holding no data."""
+        return 0 if self.valid is None else int(self.valid.size - np.count_nonzero(self.valid))
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,8 @@ class _Contents:
     crs: str | None = None
     transform: Transform | None = None
     wavelengths: np.ndarray | None = None
+    valid: np.ndarray | None = None  # (H, W) bool: False where the file marks no data
+    nodata: str | None = None  # how the file marks it, for messages ("nodata=-9999", "mask")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -95,6 +107,9 @@ def load_cube(path: str | Path, var: str | None = None, *, nan_policy: NanPolicy
     name = _pick(file, contents, var, role="cube")
     data = _read_variable(file, contents, name)
     data = _validate_cube(file, name, data)
+    valid = _checked_mask(file, contents, data.shape[:2])
+    if valid is not None:
+        data = _fill_missing(file, data, valid, contents.nodata or "no-data mask")
     data = _handle_non_finite(file, name, data, nan_policy)
     return Cube(
         data=data,
@@ -103,6 +118,7 @@ def load_cube(path: str | Path, var: str | None = None, *, nan_policy: NanPolicy
         crs=contents.crs,
         transform=contents.transform,
         wavelengths=contents.wavelengths,
+        valid=valid,
     )
 
 
@@ -116,7 +132,17 @@ def load_labels(path: str | Path, var: str | None = None) -> np.ndarray:
     contents = _read_contents(file)
     name = _pick(file, contents, var, role="labels")
     data = _read_variable(file, contents, name)
-    return _validate_labels(file, name if contents.named else None, data)
+    labels = _validate_labels(file, name if contents.named else None, data, contents.valid)
+    valid = _checked_mask(file, contents, labels.shape)
+    if valid is not None and not valid.all():
+        n = int(valid.size - np.count_nonzero(valid))
+        labels = np.where(valid, labels, 0)
+        warnings.warn(
+            f"{file}: {n} pixels marked as no data ({contents.nodata}) are unlabelled",
+            UserWarning,
+            stacklevel=2,
+        )
+    return labels
 
 
 def check_labels_match(
@@ -298,11 +324,16 @@ def _read_geotiff(file: Path) -> _Contents:
             bands_first = dataset.read()
             crs = dataset.crs.to_wkt() if dataset.crs else None
             affine = dataset.transform
+            valid = dataset.dataset_mask() != 0  # nodata value, internal mask or alpha band
+            nodata = f"nodata={dataset.nodata:g}" if dataset.nodata is not None else "mask"
     transform: Transform | None = None
     if crs is not None or not affine.is_identity:
         a, b, c, d, e, f = (float(x) for x in tuple(affine)[:6])
         transform = (a, b, c, d, e, f)
-    return _single(np.moveaxis(bands_first, 0, -1), crs=crs, transform=transform)
+    mask = None if valid.all() else valid
+    return _single(
+        np.moveaxis(bands_first, 0, -1), crs=crs, transform=transform, valid=mask, nodata=nodata
+    )
 
 
 def _envi_header_for(file: Path) -> Path | None:
@@ -322,7 +353,31 @@ def _read_envi(file: Path) -> _Contents:
         image = envi.open(str(_envi_header_for(file)), str(file))
     _check_envi_size(file, image)
     data = np.array(image.open_memmap(interleave="bip", writable=False))
-    return _single(data, wavelengths=_envi_wavelengths(image))
+    ignore = _envi_ignore_value(file, image)
+    valid = None
+    if ignore is not None:
+        hit = np.isnan(data) if np.isnan(ignore) else data == ignore
+        valid = ~hit.any(axis=-1) if data.ndim == 3 else ~hit
+        valid = None if valid.all() else valid
+    nodata = None if ignore is None else f"data ignore value={ignore:g}"
+    return _single(data, wavelengths=_envi_wavelengths(image), valid=valid, nodata=nodata)
+
+
+def _envi_ignore_value(file: Path, image: Any) -> float | None:
+    """The header's ``data ignore value``: a pixel with it in any band holds no data."""
+    raw = image.metadata.get("data ignore value")
+    if raw is None:
+        return None
+    try:
+        return float(str(raw).strip())
+    except ValueError:
+        raise DataError(
+            "unreadable ENVI header field",
+            file=file,
+            field="data ignore value",
+            expected="a number",
+            got=repr(raw),
+        ) from None
 
 
 def _check_envi_size(file: Path, image: Any) -> None:
@@ -457,6 +512,39 @@ def _validate_cube(file: Path, name: str, data: np.ndarray) -> np.ndarray:
     return data
 
 
+def _checked_mask(file: Path, contents: _Contents, shape: tuple[int, ...]) -> np.ndarray | None:
+    valid = contents.valid
+    if valid is None:
+        return None
+    if tuple(valid.shape) != tuple(shape):  # a reader bug, not the user's: say so plainly
+        raise DataError(
+            "no-data mask does not match the array", file=file, expected=shape, got=valid.shape
+        )
+    return valid
+
+
+def _fill_missing(file: Path, data: np.ndarray, valid: np.ndarray, how: str) -> np.ndarray:
+    """Replace the no-data pixels ``~valid`` with each band's median over the valid pixels."""
+    n_missing = int(valid.size - np.count_nonzero(valid))
+    if n_missing == valid.size:
+        raise DataError(
+            "every pixel is marked as no data",
+            file=file,
+            field=how,
+            expected="some pixels with data",
+            got=f"all {valid.size} pixels masked",
+        )
+    medians = np.median(data[valid], axis=0).astype(data.dtype)
+    filled = np.where(valid[..., None], data, medians[None, None, :])
+    warnings.warn(
+        f"{file}: {n_missing} of {valid.size} pixels hold no data ({how}); they are excluded "
+        "(unlabelled for training, 0 in class maps)",
+        UserWarning,
+        stacklevel=3,
+    )
+    return filled
+
+
 def _handle_non_finite(file: Path, name: str, data: np.ndarray, policy: NanPolicy) -> np.ndarray:
     """Raise on NaN/inf, or replace each with its band's median of finite values."""
     if data.dtype.kind != "f":
@@ -495,9 +583,13 @@ def _handle_non_finite(file: Path, name: str, data: np.ndarray, policy: NanPolic
     return filled
 
 
-def _validate_labels(file: Path, field: str | None, data: np.ndarray) -> np.ndarray:
+def _validate_labels(
+    file: Path, field: str | None, data: np.ndarray, valid: np.ndarray | None = None
+) -> np.ndarray:
     if data.ndim == 3 and data.shape[-1] == 1:
         data = data[..., 0]
+    if valid is not None and valid.shape == data.shape:  # no-data pixels are checked for nothing
+        data = np.where(valid, data, 0)
     if data.ndim != 2:
         raise DataError(
             "label map must be 2-D",

@@ -38,6 +38,7 @@ class Scene:
     crs: str | None = None
     transform: tuple[float, float, float, float, float, float] | None = None
     wavelengths: np.ndarray | None = None
+    valid: np.ndarray | None = None  # (H, W) bool: False where the cube file holds no data
 
     @property
     def n_classes(self) -> int:
@@ -209,6 +210,8 @@ def load_user_scene(
     cube = load_cube(cube_path, var, nan_policy=nan_policy)  # type: ignore[arg-type]
     raw = load_labels(labels_path, labels_var)
     check_labels_match(cube.data.shape, raw, cube_file=cube_path, labels_file=labels_path)
+    if cube.valid is not None:  # a label on a pixel without data cannot be trained or tested on
+        raw = np.where(cube.valid, raw, 0)
     values = tuple(int(v) for v in np.unique(raw) if v != 0)
     if not values:
         raise DataError(
@@ -244,6 +247,7 @@ def load_user_scene(
         crs=cube.crs,
         transform=cube.transform,
         wavelengths=cube.wavelengths,
+        valid=cube.valid,
     )
 
 

@@ -9,6 +9,7 @@ batch: at most one tile's features and one batch of patches are ever in memory.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -432,12 +433,12 @@ def run_predict(
     runs = tuple(load_run(d, device=local) for d in run_dirs)
     if cube:
         loaded = load_cube(cube, var)
-        pixels, crs, transform = loaded.data, loaded.crs, loaded.transform
+        pixels, crs, transform, valid = loaded.data, loaded.crs, loaded.transform, loaded.valid
         name, simulated = Path(cube).stem, False
     else:
         source = load_scene(scene or runs[0].scene_name, data_dir=data_dir)
         pixels, crs, transform = source.require_cube(), source.crs, source.transform
-        name, simulated = source.name, source.simulated
+        name, simulated, valid = source.name, source.simulated, source.valid
     result = predict_scene(
         list(runs),
         pixels,
@@ -453,6 +454,12 @@ def run_predict(
         if not ctx.is_main:
             return None
         result = assemble(parts, pixels.shape[:2])
+    if valid is not None:  # no data, no class: 0 as in a label map, confidence 0
+        result = dataclasses.replace(
+            result,
+            class_map=np.where(valid, result.class_map, 0).astype(result.class_map.dtype),
+            confidence=np.where(valid, result.confidence, 0).astype(result.confidence.dtype),
+        )
     paths = write_prediction(
         out,
         result,
