@@ -294,3 +294,37 @@ def test_predict_leaves_no_data_pixels_unclassified(shared_run: Path, tmp_path: 
     confidence = np.load(done.paths["confidence_npy"])
     assert (class_map[5:8, 2:9] == 0).all() and (confidence[5:8, 2:9] == 0).all()
     assert np.count_nonzero(class_map) == 480 - 21
+
+
+def test_a_failed_rewrite_leaves_the_previous_prediction_whole(
+    full_result: predict_mod.PredictionResult, loaded: LoadedRun, tmp_path: Path, monkeypatch
+) -> None:
+    """Writing stops half way (after the new class map): the old set stays, nothing mixes."""
+    kwargs = {"class_names": loaded.class_names, "colours": loaded.colours,
+              "simulated": False, "scene_name": "first"}  # fmt: skip
+    first = write_prediction(tmp_path, full_result, **kwargs)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(predict_mod, "write_float_geotiff", disk_full)
+    flipped = dataclasses.replace(full_result, class_map=full_result.class_map[::-1].copy())
+    with pytest.raises(OSError, match="No space left"):
+        write_prediction(tmp_path, flipped, **{**kwargs, "scene_name": "second"})
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    assert after == before  # every file is the first set's, prediction.json included
+    assert json.loads(first["json"].read_text())["scene"] == "first"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".mssfe-staging")] == []
+
+
+def test_predict_checks_its_output_before_any_work(run_dir: Path, tmp_path: Path) -> None:
+    from mssfe.workflows.predict import run_predict
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep me")
+    with pytest.raises(
+        MssfeError, match=r"--out .*a-file: expected a directory to write into, got a regular file"
+    ):
+        run_predict([run_dir], blocker, device="cpu", progress=False)
+    assert blocker.read_text() == "keep me"

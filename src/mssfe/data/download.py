@@ -23,6 +23,7 @@ import platformdirs
 from mssfe.data.registry import RemoteFile
 from mssfe.errors import ChecksumError, DataError, DatasetNotFoundError, MssfeError
 from mssfe.utils.atomic import atomic_write_json, sha256_file
+from mssfe.utils.paths import describe_path
 
 ENV_VAR = "MSSFE_DATA_DIR"
 CACHE_ENV_VAR = "MSSFE_CACHE_DIR"
@@ -35,14 +36,26 @@ def cache_dir() -> Path:
     return Path(override).expanduser() if override else Path(platformdirs.user_cache_dir("mssfe"))
 
 
+def _data_directory(path: str | Path, option: str) -> Path:
+    """A data directory the user named: a missing one is fine (downloads create it), anything
+    but a directory is refused rather than silently skipped."""
+    directory = Path(path).expanduser()
+    what = describe_path(directory)
+    if what not in ("a directory", "nothing at that path"):
+        raise DataError(
+            "not a directory", file=directory, field=option, expected="a directory", got=what
+        )
+    return directory
+
+
 def search_dirs(data_dir: str | Path | None = None) -> list[Path]:
     """Directories searched for scene files, in order: ``data_dir``, ``$MSSFE_DATA_DIR``, cache."""
     candidates: list[Path] = []
     if data_dir is not None:
-        candidates.append(Path(data_dir).expanduser())
+        candidates.append(_data_directory(data_dir, "--data-dir"))
     env = os.environ.get(ENV_VAR, "").strip()
     if env:
-        candidates.append(Path(env).expanduser())
+        candidates.append(_data_directory(env, f"${ENV_VAR}"))
     candidates.append(cache_dir())
     unique: list[Path] = []
     for directory in candidates:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 
 from mssfe.errors import DataError, MssfeError
+from mssfe.utils.paths import describe_path
 
 MAT_SUFFIXES = (".mat",)
 HDF5_SUFFIXES = (".h5", ".hdf5")
@@ -171,12 +172,11 @@ def check_labels_match(
 
 def _existing_file(path: str | Path) -> Path:
     file = Path(path).expanduser()
-    if not file.exists():
-        raise DataError(
-            "file not found", file=file, expected="an existing file", got="nothing at that path"
-        )
-    if not file.is_file():
-        raise DataError("not a regular file", file=file, expected="a file", got="a directory")
+    what = describe_path(file)
+    if what == "nothing at that path":
+        raise DataError("file not found", file=file, expected="an existing file", got=what)
+    if what != "a regular file":
+        raise DataError("not a regular file", file=file, expected="a regular file", got=what)
     return file
 
 
@@ -545,11 +545,33 @@ def _fill_missing(file: Path, data: np.ndarray, valid: np.ndarray, how: str) -> 
     return filled
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_magnitude(file: Path, name: str, data: np.ndarray, finite: np.ndarray) -> None:
+    """The networks compute in float32: a finite value beyond its range would become inf and
+    train to chance with nothing but a numpy warning, so it is refused here."""
+    if data.dtype.itemsize <= 4:
+        return
+    big = finite & (np.abs(np.where(finite, data, 0)) > FLOAT32_MAX)
+    n_big = int(np.count_nonzero(big))
+    if n_big:
+        raise DataError(
+            "cube values exceed the float32 range the models compute in; rescale the cube "
+            "(e.g. to reflectance)",
+            file=file,
+            field=name or None,
+            expected=f"|value| <= {FLOAT32_MAX:.3g}",
+            got=f"{n_big} values, largest magnitude {np.abs(data[big]).max():.3g}",
+        )
+
+
 def _handle_non_finite(file: Path, name: str, data: np.ndarray, policy: NanPolicy) -> np.ndarray:
     """Raise on NaN/inf, or replace each with its band's median of finite values."""
     if data.dtype.kind != "f":
         return data  # integers cannot hold NaN or inf
     finite = np.isfinite(data)
+    _check_magnitude(file, name, data, finite)
     n_bad = int(finite.size - np.count_nonzero(finite))
     if n_bad == 0:
         return data

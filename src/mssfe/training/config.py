@@ -17,6 +17,7 @@ from typing import Any
 import tomli_w
 
 from mssfe.errors import ConfigError
+from mssfe.utils.paths import describe_path
 from mssfe.utils.suggest import did_you_mean
 
 
@@ -134,10 +135,15 @@ def config_from_dict(data: dict[str, Any], where: str = "config") -> RunConfig:
 def load_config(path: str | Path) -> RunConfig:
     """Read a TOML config file; errors name the file and the option."""
     path = Path(path)
+    what = describe_path(path)
+    if what == "nothing at that path":
+        raise ConfigError(f"{path}: config file not found")
+    if what != "a regular file":
+        raise ConfigError(f"{path}: expected a TOML config file, got {what}")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     return config_from_dict(data, where=str(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Any
@@ -34,9 +35,18 @@ def resolve(config: RunConfig) -> RunConfig:
     model_cfg = make_config(config.model, **config.model_args)
     defaults = {**FALLBACK_TRAINING, **spec.training}
     filled = {k: (v if v is not None else defaults.get(k)) for k, v in asdict(config.optim).items()}
+    # a run directory is resumed and evaluated from any working directory: absolute data paths
+    data = {
+        **asdict(config.data),
+        **{
+            key: os.path.abspath(os.path.expanduser(value))
+            for key in ("cube", "labels", "data_dir")
+            if (value := getattr(config.data, key))
+        },
+    }
     # through the validating constructor, so a registry default of the wrong type fails here
     return config_from_dict(
-        {**config_to_dict(config), "model_args": asdict(model_cfg), "optim": filled},
+        {**config_to_dict(config), "model_args": asdict(model_cfg), "optim": filled, "data": data},
         where=f"defaults of model '{config.model}'",
     )
 

@@ -26,7 +26,7 @@ from mssfe.data.readers import load_cube
 from mssfe.data.registry import PALETTE
 from mssfe.data.scenes import find_scene_info, load_scene
 from mssfe.errors import ConfigError, DataError, MssfeError
-from mssfe.models import create_model
+from mssfe.models import create_model, get_model_spec
 from mssfe.training.checkpoint import load_checkpoint
 from mssfe.training.config import RunConfig, load_config
 from mssfe.training.distributed import init_distributed, local_device, shutdown
@@ -39,8 +39,11 @@ from mssfe.training.rundir import (
 )
 from mssfe.training.runtime import autocast, resolve_device
 from mssfe.utils.atomic import atomic_save, atomic_write_json
+from mssfe.utils.outdir import check_output_dir, output_set
 from mssfe.viz.geotiff import write_class_geotiff, write_float_geotiff
 from mssfe.viz.maps import save_class_map_png
+
+PREDICTION_RECORD = "prediction.json"  # written last: its presence means the set is whole
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,6 +90,11 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
     if not run_dir.is_dir():
         raise DataError("run directory not found", file=run_dir)
     config = load_config(run_dir / CONFIG_FILE)
+    if get_model_spec(config.model).kind != "torch":
+        raise ConfigError(
+            f"{run_dir}: a '{config.model}' run keeps no fitted model (only its metrics), so it "
+            "cannot predict a scene; predict with a network's run"
+        )
     preprocessor = Preprocessor.load(run_dir / PREPROCESSOR_FILE)
     names, colours, scene_name, simulated = _run_classes(run_dir, config)
     patch_size = int(config.model_args.get("patch_size") or 1)
@@ -347,9 +355,32 @@ def write_prediction(
     confidence: bool = True,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write class_map.tif/.npy/.png (+ confidence.tif/.npy) and prediction.json into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write class_map.tif/.npy/.png (+ confidence.tif/.npy) and prediction.json into ``out_dir``.
+
+    The files replace an earlier prediction there as one set, ``prediction.json`` last
+    (:func:`mssfe.utils.outdir.output_set`): a reader that finds it finds the rest of its set.
+    """
+    final = Path(out_dir)
+    with output_set(final, PREDICTION_RECORD) as staging:
+        paths = _write_prediction_files(
+            staging, result, class_names, colours, crs, transform, simulated, scene_name,
+            confidence, extra or {},
+        )  # fmt: skip
+    return {key: final / path.name for key, path in paths.items()}
+
+
+def _write_prediction_files(
+    out: Path,
+    result: PredictionResult,
+    class_names: Sequence[str],
+    colours: Sequence[str],
+    crs: str | None,
+    transform: Sequence[float] | None,
+    simulated: bool,
+    scene_name: str,
+    confidence: bool,
+    extra: dict[str, Any],
+) -> dict[str, Path]:
     paths = {
         "class_map_tif": out / "class_map.tif",
         "class_map_npy": out / "class_map.npy",
@@ -383,9 +414,9 @@ def write_prediction(
         "pixels_per_s": t.pixels_per_s,
         "forward_pixels_per_s": t.forward_pixels_per_s,
         "class_counts": np.bincount(result.class_map.ravel(), minlength=len(class_names) + 1)[1:],
-        **(extra or {}),
+        **extra,
     }
-    paths["json"] = out / "prediction.json"
+    paths["json"] = out / PREDICTION_RECORD
     atomic_write_json(paths["json"], meta)
     return paths
 
@@ -429,6 +460,8 @@ def run_predict(
     the other ranks return None.
     """
     ctx = init_distributed(resolve_device(device))
+    if ctx.is_main:  # before any work: a prediction never ends in an unwritable --out
+        check_output_dir(out)
     local = local_device(resolve_device(device), ctx)
     runs = tuple(load_run(d, device=local) for d in run_dirs)
     if cube:

@@ -9,6 +9,7 @@ Every title of a simulated scene says so.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import math
@@ -27,6 +28,7 @@ from mssfe.training.config import load_config
 from mssfe.training.rundir import CONFIG_FILE, LOG_FILE, METRICS_FILE, leakage_text
 from mssfe.utils.atomic import atomic_write_text
 from mssfe.utils.jsonfile import read_json
+from mssfe.utils.outdir import output_set
 from mssfe.viz.confusion import figure_confusion
 from mssfe.viz.curves import figure_learning_curves, figure_oa_bars, figure_oa_vs_samples
 from mssfe.viz.maps import figure_scene_panels
@@ -34,6 +36,7 @@ from mssfe.viz.style import save_figure
 from mssfe.workflows.benchmark_dir import RESULTS_FILE, load_benchmark_rows
 from mssfe.workflows.predict import load_run, predict_scene
 
+REPORT_RECORD = "report.html"  # written last: its presence means the report is whole
 IMG_WIDTH = 1000  # px: every <img> gets an explicit size so the page lays out before loading
 
 
@@ -494,13 +497,13 @@ def write_report(
             expected="a run, seed group or benchmark directory",
         )
     out = Path(out_dir) if out_dir is not None else src / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    build: Callable[[Path, Path], Report]
     if (src / RESULTS_FILE).exists():
-        report = _benchmark_report(src, out)
+        build = _benchmark_report
     elif (src / "summary.json").exists():
-        report = _group_report(src, out)
+        build = _group_report
     elif (src / "metrics.json").exists():
-        report = _run_report(src, out, with_maps)
+        build = functools.partial(_run_report, with_maps=with_maps)
     else:
         raise DataError(
             "nothing to report",
@@ -508,7 +511,9 @@ def write_report(
             expected="results.json, summary.json or metrics.json",
             got="none of them",
         )
-    html_path, md_path = out / "report.html", out / "report.md"
-    atomic_write_text(html_path, render_html(report))
-    atomic_write_text(md_path, render_markdown(report))
-    return html_path, md_path
+    # written as one set, report.html last: a killed rewrite never mixes two reports
+    with output_set(out, REPORT_RECORD) as staging:
+        report = build(src, staging)
+        atomic_write_text(staging / "report.md", render_markdown(report))
+        atomic_write_text(staging / REPORT_RECORD, render_html(report))
+    return out / REPORT_RECORD, out / "report.md"

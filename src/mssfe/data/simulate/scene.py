@@ -314,6 +314,23 @@ def _assemble(
     return cube
 
 
+BYTES_PER_VALUE = 24  # peak working memory per cube value (measured: ~21 at scale 2, IndianPines)
+
+
+def _check_memory(shape: tuple[int, ...], scale: int, n_bands: int) -> None:
+    """Refuse, before any work, a scene whose generation cannot fit in the memory available."""
+    import psutil  # lazy: only a simulation needs it
+
+    values = int(shape[0]) * int(shape[1]) * scale * scale * n_bands
+    needed, available = values * BYTES_PER_VALUE, psutil.virtual_memory().available
+    if needed > available:
+        raise ConfigError(
+            f"scale {scale}: a {shape[0] * scale} x {shape[1] * scale} x {n_bands} cube needs "
+            f"about {needed / 2**30:,.1f} GiB of memory to generate, {available / 2**30:,.1f} GiB "
+            "is available; choose a smaller --scale"
+        )
+
+
 def simulate(
     labels: np.ndarray,
     recipe: Recipe,
@@ -334,6 +351,7 @@ def simulate(
     if scene_seed < 0 or noise_seed < 0:
         raise ConfigError(f"seeds must be non-negative, got {scene_seed}, {noise_seed}")
     target = get_sensor(sensor if sensor is not None else recipe.sensor)
+    _check_memory(labels.shape, scale, len(target.centres))
     d = recipe.difficulty if difficulty is None else float(difficulty)
     layout = tile_layout(_validate_labels(labels, recipe), scale, scene_seed)
     lib = load_library()
