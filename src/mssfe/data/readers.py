@@ -322,7 +322,36 @@ def _read_envi(file: Path) -> _Contents:
         image = envi.open(str(_envi_header_for(file)), str(file))
     _check_envi_size(file, image)
     data = np.array(image.open_memmap(interleave="bip", writable=False))
-    return _single(data, wavelengths=_envi_wavelengths(image))
+    crs, transform = _envi_georef(file, image)
+    return _single(data, wavelengths=_envi_wavelengths(image), crs=crs, transform=transform)
+
+
+def _envi_georef(file: Path, image: Any) -> tuple[str | None, Transform | None]:
+    """CRS (WKT) and transform from the header's ``map info`` (and ``coordinate system
+    string``), as GDAL's ENVI driver reads them: the same values a GeoTIFF would give."""
+    if "map info" not in image.metadata:
+        return None, None
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(image.filename) as dataset:
+                crs = dataset.crs.to_wkt() if dataset.crs else None
+                affine = dataset.transform
+    except RasterioError as exc:
+        raise DataError(
+            f"GDAL cannot read the header's georeference ({exc})",
+            file=file,
+            field="map info",
+            expected="an ENVI 'map info' GDAL understands",
+            got=image.metadata["map info"],
+        ) from None
+    if crs is None and affine.is_identity:
+        return None, None
+    a, b, c, d, e, f = (float(x) for x in tuple(affine)[:6])
+    return crs, (a, b, c, d, e, f)
 
 
 def _check_envi_size(file: Path, image: Any) -> None:
