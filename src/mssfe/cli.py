@@ -249,6 +249,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         tile_rows=args.tile_rows,
         batch_size=args.batch_size,
         confidence=args.confidence,
+        probabilities=args.probabilities,
         device=args.device,
         progress=not args.no_progress,
     )
@@ -298,6 +299,11 @@ def _add_predict_report_parsers(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument(
         "--confidence", action="store_true", help="also write the max-probability raster"
+    )
+    p.add_argument(
+        "--probabilities",
+        action="store_true",
+        help="also write per-class probabilities (probabilities.tif, one band per class)",
     )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.add_argument("--no-progress", action="store_true")

@@ -42,6 +42,12 @@ class DataError(MssfeError):
         super().__init__(f"{head}: {detail}" if head else detail)
 
 
+class EstimatorInputError(DataError, ValueError):
+    """Bad ``X`` or ``y`` given to a scikit-learn estimator of this package: a project error
+    for mssfe's callers and a ``ValueError`` for scikit-learn's (``check_estimator``,
+    ``cross_val_score``)."""
+
+
 class DatasetNotFoundError(DataError):
     """A scene file is neither on disk nor downloadable."""
 

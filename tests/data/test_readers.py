@@ -65,6 +65,29 @@ def test_envi_wavelengths_in_micrometres_become_nm(tmp_path: Path, cube_array: n
     np.testing.assert_allclose(load_cube(header).wavelengths, WAVELENGTHS)
 
 
+def test_envi_map_info_gives_the_georeference_a_geotiff_would(
+    tmp_path: Path, cube_array: np.ndarray
+) -> None:
+    import spectral.io.envi as envi
+    from rasterio.crs import CRS
+
+    header = tmp_path / "utm.hdr"
+    meta = {
+        # pixel (1, 1) at easting 588000, northing 4140000; 3.7 m pixels; UTM 10 N, WGS-84
+        "map info": ["UTM", 1, 1, 588000.0, 4140000.0, 3.7, 3.7, 10, "North", "WGS-84"],
+    }
+    envi.save_image(str(header), cube_array, metadata=meta, ext=".img")
+    cube = load_cube(header)
+    assert cube.crs is not None and CRS.from_wkt(cube.crs) == CRS.from_epsg(32610)
+    assert cube.transform == (3.7, 0.0, 588000.0, 0.0, -3.7, 4140000.0)
+    assert load_cube(header.with_suffix(".img")).transform == cube.transform
+
+
+def test_envi_without_map_info_has_no_georeference(envi_file: Path) -> None:
+    cube = load_cube(envi_file)
+    assert cube.crs is None and cube.transform is None
+
+
 def test_geotiff_keeps_crs_and_transform(geotiff_file: Path) -> None:
     cube = load_cube(geotiff_file)
     assert cube.crs is not None

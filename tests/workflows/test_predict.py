@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,6 +28,7 @@ from mssfe.workflows.predict import (
 )
 
 CROP = (slice(10, 30), slice(20, 44))  # 20 x 24 pixels of Salinas-A keep the suite fast
+SALINAS_A_CODES = (1, 10, 11, 12, 13, 14)  # its label file's codes of classes 1..6
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +63,13 @@ def test_load_run_reads_classes_and_eval_mode(loaded: LoadedRun, scene: Scene) -
     assert loaded.patch_size == 9
     assert not loaded.model.training
     assert loaded.scene_name == "SalinasA" and loaded.simulated is False
+
+
+def test_run_stores_and_load_run_reads_the_label_codes(run_dir: Path, loaded: LoadedRun) -> None:
+    assert json.loads((run_dir / "metrics.json").read_text())["class_codes"] == list(
+        SALINAS_A_CODES
+    )
+    assert loaded.codes == SALINAS_A_CODES
 
 
 def test_load_run_missing_dir_raises(tmp_path: Path) -> None:
@@ -230,6 +239,7 @@ def test_geotiff_from_georeferenced_input_keeps_crs_and_transform(
         result,
         class_names=loaded.class_names,
         colours=loaded.colours,
+        class_codes=loaded.codes,
         crs=read.crs,
         transform=read.transform,
         simulated=False,
@@ -238,15 +248,16 @@ def test_geotiff_from_georeferenced_input_keeps_crs_and_transform(
     back = read_geotiff(paths["class_map_tif"])
     assert CRS.from_wkt(back["crs"]) == CRS.from_wkt(wkt)
     np.testing.assert_allclose(back["transform"], transform)
-    np.testing.assert_array_equal(back["array"], result.class_map)
+    codes = np.array([0, *SALINAS_A_CODES])[result.class_map]
+    np.testing.assert_array_equal(back["array"], codes)
     assert back["dtype"] == "uint8" and back["nodata"] == 0
-    for index, colour in enumerate(loaded.colours, start=1):
-        assert back["colormap"][index][:3] == hex_to_rgb(colour)
-    assert back["tags"]["CLASS_1"] == loaded.class_names[0]
+    for code, colour in zip(SALINAS_A_CODES, loaded.colours, strict=True):
+        assert back["colormap"][code][:3] == hex_to_rgb(colour)
+    assert back["tags"]["CLASS_10"] == loaded.class_names[1]
     conf = read_geotiff(paths["confidence_tif"])
     assert CRS.from_wkt(conf["crs"]) == CRS.from_wkt(wkt)
     np.testing.assert_array_equal(conf["array"], result.confidence)
-    np.testing.assert_array_equal(np.load(paths["class_map_npy"]), result.class_map)
+    np.testing.assert_array_equal(np.load(paths["class_map_npy"]), codes)
     from PIL import Image
 
     with Image.open(paths["class_map_png"]) as png:
@@ -328,3 +339,63 @@ def test_predict_checks_its_output_before_any_work(run_dir: Path, tmp_path: Path
     ):
         run_predict([run_dir], blocker, device="cpu", progress=False)
     assert blocker.read_text() == "keep me"
+
+
+def test_predict_on_an_array_gives_codes_probabilities_and_confidence(
+    loaded: LoadedRun, cube: np.ndarray, full_result: predict_mod.PredictionResult
+) -> None:
+    done = predict_mod.predict(loaded, cube, device="cpu")
+    assert done.class_codes == SALINAS_A_CODES and done.class_names == loaded.class_names
+    assert set(np.unique(done.class_map)) <= set(SALINAS_A_CODES)
+    np.testing.assert_array_equal(done.class_index() + 1, full_result.class_map)
+    assert done.probabilities is not None and done.probabilities.shape == (*cube.shape[:2], 6)
+    np.testing.assert_allclose(done.probabilities.sum(axis=2), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(done.probabilities.argmax(axis=2), done.class_index())
+    np.testing.assert_allclose(done.confidence, done.probabilities.max(axis=2))
+    assert done.scene_name == "array" and done.crs is None and done.paths == {}
+
+
+def test_predict_takes_a_run_directory_a_scene_name_or_a_file(
+    run_dir: Path, cube: np.ndarray, tmp_path: Path, full_result: predict_mod.PredictionResult
+) -> None:
+    np.save(tmp_path / "crop.npy", cube)
+    from_file = predict_mod.predict(run_dir, tmp_path / "crop.npy", probabilities=False)
+    assert from_file.probabilities is None and from_file.scene_name == "crop"
+    np.testing.assert_array_equal(from_file.class_index() + 1, full_result.class_map)
+    from_name = predict_mod.predict([run_dir], "SalinasA", tile_rows=83, device="cpu")
+    assert from_name.class_map.shape == (83, 86) and from_name.scene_name == "SalinasA"
+    np.testing.assert_array_equal(from_name.class_map[CROP].shape, cube.shape[:2])
+
+
+def test_mssfe_predict_geotiff_opens_in_a_gis_with_codes_and_names(
+    run_dir: Path, loaded: LoadedRun, cube: np.ndarray, tmp_path: Path, gdal_categories: Any
+) -> None:
+    """The command-line path end to end, read back with rasterio and GDAL as QGIS would."""
+    import rasterio
+    from rasterio.crs import CRS
+
+    from mssfe.cli import main
+
+    wkt, transform = _write_georeferenced_cube(tmp_path / "field.tif", cube)
+    out = tmp_path / "map"
+    argv = ["predict", str(run_dir), "--cube", str(tmp_path / "field.tif"), "--out", str(out)]
+    assert main([*argv, "--probabilities", "--no-progress", "--device", "cpu"]) == 0
+    with rasterio.open(out / "class_map.tif") as dataset:
+        values = dataset.read(1)
+        assert set(np.unique(values)) <= set(SALINAS_A_CODES)
+        assert dataset.crs == CRS.from_wkt(wkt) and tuple(dataset.transform)[:6] == transform
+        assert dataset.colormap(1)[10][:3] == hex_to_rgb(loaded.colours[1])
+        assert dataset.tags()["CLASS_10"] == loaded.class_names[1]
+        assert dataset.profile["tiled"] and dataset.compression.value == "DEFLATE"
+    categories, rows = gdal_categories(out / "class_map.tif")
+    assert [categories[c] for c in SALINAS_A_CODES] == list(loaded.class_names)
+    assert [int(r["Value"]) for r in rows] == list(SALINAS_A_CODES)
+    meta = json.loads((out / "prediction.json").read_text())
+    assert meta["class_codes"] == list(SALINAS_A_CODES)
+    assert [c["name"] for c in meta["classes"]] == list(loaded.class_names)
+    with rasterio.open(out / "probabilities.tif") as dataset:
+        assert dataset.count == 6 and dataset.descriptions[1] == f"10: {loaded.class_names[1]}"
+        assert dataset.crs == CRS.from_wkt(wkt)
+        probs = np.moveaxis(dataset.read(), 0, -1)
+    index = np.searchsorted(SALINAS_A_CODES, values)
+    np.testing.assert_array_equal(probs.argmax(axis=2), index)

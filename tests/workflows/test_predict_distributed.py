@@ -24,6 +24,7 @@ def _predict(run_dir: Path, out: Path, nproc: int) -> None:
         "--tile-rows",
         "8",
         "--no-progress",
+        "--probabilities",
         "--device",
         "cpu",
     ]
@@ -45,3 +46,10 @@ def test_two_rank_prediction_equals_one_rank(shared_run: Path, tmp_path: Path) -
     two = np.load(tmp_path / "two" / "class_map.npy")
     assert one.shape == (83, 86) and one.min() >= 1
     np.testing.assert_array_equal(one, two)
+    assert set(np.unique(one)) <= {1, 10, 11, 12, 13, 14}  # Salinas-A's own label codes
+    np.testing.assert_allclose(
+        np.load(tmp_path / "one" / "probabilities.npy"),
+        np.load(tmp_path / "two" / "probabilities.npy"),
+        rtol=1e-5,
+        atol=1e-6,
+    )

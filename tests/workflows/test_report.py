@@ -217,3 +217,21 @@ def test_benchmark_report_draws_no_curve_through_random_and_disjoint(tmp_path: P
     write_report(bench)
     assert (bench / "report" / "oa_bars.png").exists()
     assert not (bench / "report" / "oa_vs_samples.png").exists()
+
+
+def test_a_stored_prediction_in_label_codes_is_drawn_as_its_classes(
+    run_copy: Path, tmp_path: Path
+) -> None:
+    """mssfe predict stores label codes (1, 10-14); the report's panels need classes 1..6."""
+    from mssfe.workflows.report import _run_prediction
+
+    scene = load_scene("SalinasA", labels_only=True)
+    run = tmp_path / "run"
+    shutil.copytree(run_copy, run)
+    indices = np.load(run / "prediction" / "class_map.npy")
+    codes = np.array([0, 1, 10, 11, 12, 13, 14])[indices]
+    np.save(run / "prediction" / "class_map.npy", codes)
+    (run / "prediction" / "prediction.json").write_text(
+        json.dumps({"class_codes": [1, 10, 11, 12, 13, 14]})
+    )
+    np.testing.assert_array_equal(_run_prediction(run, scene), indices)

@@ -360,7 +360,15 @@ def _read_envi(file: Path) -> _Contents:
         valid = ~hit.any(axis=-1) if data.ndim == 3 else ~hit
         valid = None if valid.all() else valid
     nodata = None if ignore is None else f"data ignore value={ignore:g}"
-    return _single(data, wavelengths=_envi_wavelengths(image), valid=valid, nodata=nodata)
+    crs, transform = _envi_georef(file, image)
+    return _single(
+        data,
+        wavelengths=_envi_wavelengths(image),
+        crs=crs,
+        transform=transform,
+        valid=valid,
+        nodata=nodata,
+    )
 
 
 def _envi_ignore_value(file: Path, image: Any) -> float | None:
@@ -378,6 +386,34 @@ def _envi_ignore_value(file: Path, image: Any) -> float | None:
             expected="a number",
             got=repr(raw),
         ) from None
+
+
+def _envi_georef(file: Path, image: Any) -> tuple[str | None, Transform | None]:
+    """CRS (WKT) and transform from the header's ``map info`` (and ``coordinate system
+    string``), as GDAL's ENVI driver reads them: the same values a GeoTIFF would give."""
+    if "map info" not in image.metadata:
+        return None, None
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(image.filename) as dataset:
+                crs = dataset.crs.to_wkt() if dataset.crs else None
+                affine = dataset.transform
+    except RasterioError as exc:
+        raise DataError(
+            f"GDAL cannot read the header's georeference ({exc})",
+            file=file,
+            field="map info",
+            expected="an ENVI 'map info' GDAL understands",
+            got=image.metadata["map info"],
+        ) from None
+    if crs is None and affine.is_identity:
+        return None, None
+    a, b, c, d, e, f = (float(x) for x in tuple(affine)[:6])
+    return crs, (a, b, c, d, e, f)
 
 
 def _check_envi_size(file: Path, image: Any) -> None:

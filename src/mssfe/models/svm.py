@@ -3,12 +3,13 @@
 Melgani, Bruzzone, 'Classification of Hyperspectral Remote Sensing Images With Support Vector
 Machines', IEEE TGRS 42(8):1778-1790, 2004, doi:10.1109/TGRS.2004.831865.
 
-:class:`RBFSVM` is a scikit-learn style estimator: ``fit(X (N, B), y)`` standardises the bands
+:class:`RBFSVM` is a scikit-learn classifier: ``fit(X (N, B), y)`` standardises the bands
 and picks ``C`` and ``gamma`` by stratified k-fold cross-validation *on the pixels it is given*
 (the caller passes training pixels only), ``predict`` returns labels. With few pixels per class
 the folds shrink: ``cv = min(cv, smallest class count)``; when a class has a single pixel no
 cross-validation is possible and the defaults ``C = 100``, ``gamma = "scale"`` are used. Which
-of the two happened is recorded in :attr:`RBFSVM.search_`.
+of the two happened is recorded in :attr:`RBFSVM.search_`. scikit-learn itself is imported
+with this module (the training path imports it anyway, for PCA).
 
 Registered as ``svm`` with ``kind = "sklearn"``: :func:`mssfe.training.classic.train_classic`
 trains it into the same run-directory layout as the torch models. It is not an ``nn.Module``.
@@ -20,11 +21,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from mssfe.errors import ConfigError, DataError
+from mssfe.errors import ConfigError, EstimatorInputError
 from mssfe.models.registry import register_model
 
-if TYPE_CHECKING:  # scikit-learn is imported when an SVM is fitted, not with mssfe.models
+if TYPE_CHECKING:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import Pipeline
 
 PAPER = (
@@ -83,14 +90,23 @@ class SVMConfig:
             raise ConfigError(f"SVMConfig: field 'cv' must be an int >= 2, got {self.cv!r}")
 
 
-class RBFSVM:
+class RBFSVM(ClassifierMixin, BaseEstimator):
     """StandardScaler + ``SVC(kernel="rbf")`` with C and gamma chosen by cross-validation.
+
+    A scikit-learn classifier: ``clone``, ``get_params``/``set_params``, ``score``,
+    pipelines and ``cross_val_score`` work, and it passes ``check_estimator``
+    (tests/models/test_svm_sklearn.py). ``X`` is ``(N, B)`` pixel spectra, ``y`` ``(N,)``
+    labels of any kind (ints, strings); ``classes_`` holds them sorted.
 
     ``gamma_grid`` holds multipliers of sklearn's "scale" gamma, ``1 / (n_bands * X.var())``
     after standardisation, i.e. ``1 / n_bands``; so the grid is the same for any band count.
-    After :meth:`fit`: ``best_params_`` (``C``, ``gamma`` as the float used), ``cv_score_``
-    (mean CV accuracy, ``None`` without CV), ``n_splits_`` (0 without CV) and ``search_``
-    ("grid" or "default: ..." with the reason).
+    ``probability=True`` (the default) also fits :meth:`predict_proba`: Platt's sigmoid per
+    class on cross-validated decision values (``CalibratedClassifierCV(ensemble=False)``, the
+    same stratified folds as the search; on the training pixels themselves when a class has a
+    single pixel). It does not change :meth:`predict` or :meth:`decision_function`, which
+    come from the same fitted SVC either way. After :meth:`fit`: ``best_params_`` (``C``,
+    ``gamma`` as the float used), ``cv_score_`` (mean CV accuracy, ``None`` without CV),
+    ``n_splits_`` (0 without CV) and ``search_`` ("grid" or "default: ..." with the reason).
     """
 
     def __init__(
@@ -99,110 +115,141 @@ class RBFSVM:
         gamma_grid: tuple[float, ...] = SVMConfig.gamma_grid,
         cv: int = 3,
         random_state: int | None = 0,
+        probability: bool = True,
     ) -> None:
-        self.C_grid = tuple(C_grid)
-        self.gamma_grid = tuple(gamma_grid)
+        # stored as given (scikit-learn's contract: clone and set_params rely on it)
+        self.C_grid = C_grid
+        self.gamma_grid = gamma_grid
         self.cv = cv
         self.random_state = random_state
+        self.probability = probability
 
     def _pipeline(self, C: float, gamma: float | str) -> Pipeline:
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
         from sklearn.svm import SVC
 
-        return make_pipeline(
-            StandardScaler(),
-            SVC(kernel="rbf", C=C, gamma=gamma, random_state=self.random_state),
+        return make_pipeline(StandardScaler(), SVC(kernel="rbf", C=C, gamma=gamma))
+
+    def _folds(self, n_splits: int) -> StratifiedKFold:
+        from sklearn.model_selection import StratifiedKFold
+
+        return StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state)
+
+    def _calibrated(
+        self, X: np.ndarray, y: np.ndarray, C: float, gamma: float | str, n_splits: int
+    ) -> CalibratedClassifierCV:
+        """Platt-scaled probabilities of the fitted pipeline (see the class docstring)."""
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.frozen import FrozenEstimator
+
+        if n_splits < 2:
+            frozen = FrozenEstimator(self.model_)
+            return CalibratedClassifierCV(frozen, method="sigmoid").fit(X, y)
+        calibrated = CalibratedClassifierCV(
+            self._pipeline(C, gamma), method="sigmoid", cv=self._folds(n_splits), ensemble=False
         )
+        return calibrated.fit(X, y)
+
+    def _search(self, X: np.ndarray, y: np.ndarray, n_splits: int) -> tuple[float, float, float]:
+        """Best ``C``, ``gamma`` and mean CV accuracy of the grid, by stratified k-fold CV."""
+        from sklearn.model_selection import GridSearchCV
+
+        scale = 1.0 / X.shape[1]  # sklearn's "scale" gamma on standardised bands
+        grid = {
+            "svc__C": [float(c) for c in self.C_grid],
+            "svc__gamma": [float(g) * scale for g in self.gamma_grid],
+        }
+        search = GridSearchCV(
+            self._pipeline(1.0, "scale"), grid, cv=self._folds(n_splits), refit=False, n_jobs=1
+        )
+        search.fit(X, y)
+        best = search.best_params_
+        return float(best["svc__C"]), float(best["svc__gamma"]), float(search.best_score_)
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> RBFSVM:
-        X, y = _check_xy(X, y)
+        """Pick C and gamma on ``X`` ``(N, B)``, ``y`` ``(N,)``, then fit on all of them."""
+        X, y = _validated_xy(self, X, y)
         classes, counts = np.unique(y, return_counts=True)
-        if len(classes) < 2:
-            raise DataError(
-                "the SVM needs at least two classes",
-                field="y",
-                expected=">= 2 classes",
-                got=len(classes),
-            )
-        n_splits = min(self.cv, int(counts.min()))
-        scale = 1.0 / X.shape[1]  # sklearn's "scale" gamma on standardised bands
+        n_splits = min(_check_cv(self.cv), int(counts.min()))
+        gamma: float | str
         if n_splits < 2:
-            self.model_ = self._pipeline(DEFAULT_C, DEFAULT_GAMMA).fit(X, y)
-            svc = self.model_[-1]
-            self.best_params_: dict[str, Any] = {"C": DEFAULT_C, "gamma": float(svc._gamma)}
+            C, gamma = DEFAULT_C, DEFAULT_GAMMA
             self.cv_score_: float | None = None
-            self.n_splits_ = 0
             self.search_ = (
                 f"default: a class has {int(counts.min())} training pixel, no cross-validation "
                 f"(C={DEFAULT_C:g}, gamma='{DEFAULT_GAMMA}')"
             )
         else:
-            from sklearn.model_selection import GridSearchCV, StratifiedKFold
-
-            grid = {
-                "svc__C": list(self.C_grid),
-                "svc__gamma": [g * scale for g in self.gamma_grid],
-            }
-            folds = StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state)
-            search = GridSearchCV(self._pipeline(1.0, "scale"), grid, cv=folds, n_jobs=1)
-            search.fit(X, y)
-            self.model_ = search.best_estimator_
-            self.best_params_ = {
-                "C": float(search.best_params_["svc__C"]),
-                "gamma": float(search.best_params_["svc__gamma"]),
-            }
-            self.cv_score_ = float(search.best_score_)
-            self.n_splits_ = n_splits
-            self.search_ = f"grid: {n_splits}-fold stratified CV over {len(self.C_grid)} C x {len(self.gamma_grid)} gamma"
+            C, gamma, self.cv_score_ = self._search(X, y, n_splits)
+            self.search_ = (
+                f"grid: {n_splits}-fold stratified CV over "
+                f"{len(self.C_grid)} C x {len(self.gamma_grid)} gamma"
+            )
+        self.model_ = self._pipeline(C, gamma).fit(X, y)
+        self.best_params_: dict[str, Any] = {"C": C, "gamma": float(self.model_[-1]._gamma)}
+        self.n_splits_ = n_splits if n_splits >= 2 else 0
+        if self.probability:
+            self.calibrated_ = self._calibrated(X, y, C, gamma, n_splits)
         self.classes_ = classes
-        self.n_features_in_ = X.shape[1]
         return self
 
-    def _fitted(self) -> Pipeline:
-        model = getattr(self, "model_", None)
-        if model is None:
-            raise ConfigError("RBFSVM: call fit() before predict()")
-        return model
-
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Labels ``(N,)`` of pixel spectra ``(N, B)``."""
-        model = self._fitted()
-        return np.asarray(model.predict(_check_x(X, self.n_features_in_)))
+        """Labels ``(N,)`` (values of ``classes_``) of pixel spectra ``(N, B)``."""
+        check_is_fitted(self)
+        return np.asarray(self.model_.predict(_validated_x(self, X)))
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        """One-vs-rest scores ``(N, K)`` (no probability calibration needed)."""
-        model = self._fitted()
-        return np.asarray(model.decision_function(_check_x(X, self.n_features_in_)))
+        """One-vs-rest scores ``(N, K)`` (``(N,)`` for two classes), no calibration needed."""
+        check_is_fitted(self)
+        return np.asarray(self.model_.decision_function(_validated_x(self, X)))
+
+    @available_if(lambda self: bool(self.probability))
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Platt-scaled class probabilities ``(N, K)``, columns in the order of ``classes_``."""
+        check_is_fitted(self)
+        return np.asarray(self.calibrated_.predict_proba(_validated_x(self, X)))
 
 
-def _check_x(X: np.ndarray, n_features: int | None = None) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or (n_features is not None and X.shape[1] != n_features):
-        raise DataError(
-            "pixel spectra have the wrong shape",
-            field="X",
-            expected=f"(N, {n_features if n_features is not None else 'B'})",
-            got=X.shape,
-        )
-    if not np.isfinite(X).all():
-        raise DataError("pixel spectra hold NaN or inf", field="X")
-    return X
+def _check_cv(cv: Any) -> int:
+    if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
+        raise ConfigError(f"RBFSVM: parameter 'cv' must be an int >= 2, got {cv!r}")
+    return int(cv)
 
 
-def _check_xy(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    X = _check_x(X)
-    y = np.asarray(y)
-    if y.shape != (X.shape[0],):
-        raise DataError(
-            "labels do not match the spectra", field="y", expected=(X.shape[0],), got=y.shape
+def _validated_x(estimator: RBFSVM, X: Any) -> np.ndarray:
+    """scikit-learn's checks of ``X`` against the fitted band count; failures name ``X``."""
+    try:
+        return np.asarray(validate_data(estimator, X, reset=False, dtype=np.float64))
+    except ValueError as exc:
+        raise EstimatorInputError(str(exc), field="X") from None
+
+
+def _validated_xy(estimator: RBFSVM, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's checks (shapes, finite values, classification targets) and at least two
+    classes; failures are :class:`EstimatorInputError` naming ``X`` and ``y``."""
+    try:
+        X, y = validate_data(estimator, X, y, dtype=np.float64)
+        check_classification_targets(y)
+    except ValueError as exc:
+        raise EstimatorInputError(str(exc), field="X, y") from None
+    n_classes = len(np.unique(y))
+    if n_classes < 2:
+        raise EstimatorInputError(
+            f"the SVM needs at least two classes; y holds {n_classes} class",
+            field="y",
+            expected=">= 2 classes",
+            got=n_classes,
         )
     return X, y
 
 
-@register_model(  # type: ignore[type-var]  # the one non-nn.Module: kind "sklearn"
+@register_model(  # the one non-nn.Module: kind "sklearn"
     "svm", SVMConfig, training=TRAINING_DEFAULTS, paper=PAPER, kind="sklearn"
 )
 def build_svm(config: SVMConfig, n_bands: int, n_classes: int) -> RBFSVM:
-    """Registry entry: an unfitted :class:`RBFSVM` with the config's grid (seed 0)."""
-    return RBFSVM(config.C_grid, config.gamma_grid, cv=config.cv, random_state=0)
+    """Registry entry: an unfitted :class:`RBFSVM` with the config's grid (seed 0).
+
+    The training runner predicts labels only, so the probability calibration is off: it would
+    cost more fits and change no prediction."""
+    return RBFSVM(config.C_grid, config.gamma_grid, cv=config.cv, random_state=0, probability=False)

@@ -81,6 +81,7 @@ def write_metrics(
         "leakage": split.leakage(),
         "split_notes": list(split.notes),
         "class_names": list(scene.class_names),
+        "class_codes": list(scene.label_values),  # the label file's code of each class
         "n_train": int(counts[:, 0].sum()),
         "n_val": int(counts[:, 1].sum()),
         "n_test": int(counts[:, 2].sum()),

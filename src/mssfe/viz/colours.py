@@ -1,15 +1,18 @@
 """Colours shared by the figures and the GeoTIFF colour tables (no matplotlib import here).
 
 Class colours belong to a scene (``mssfe.data.registry``); these are the colours of the
-error panel, which must read the same in every figure.
+error panel, which must read the same in every figure. The error panel shares its legend with
+the class colours, so "correct" and "wrong" must be none of them: they are far (CIELAB
+distance > 50) from every colour of the default palette and of every registered scene, and
+from each other under deutan and protan colour vision (tests/viz/test_colours.py).
 """
 
 from __future__ import annotations
 
 from mssfe.errors import DataError
 
-CORRECT_COLOUR = "#009E73"  # Okabe-Ito bluish green
-WRONG_COLOUR = "#D55E00"  # Okabe-Ito vermilion
+CORRECT_COLOUR = "#00FF00"  # pure green: no class colour is near it
+WRONG_COLOUR = "#FF00FF"  # magenta: against green, distinct under red-green colour blindness
 TRAIN_COLOUR = "#999999"
 UNLABELLED_COLOUR = "#FFFFFF"
 

@@ -22,9 +22,9 @@ from tqdm.auto import tqdm
 
 from mssfe.data.patches import extract_patches
 from mssfe.data.preprocess import Preprocessor
-from mssfe.data.readers import load_cube
+from mssfe.data.readers import Cube, load_cube, load_labels
 from mssfe.data.registry import PALETTE
-from mssfe.data.scenes import find_scene_info, load_scene
+from mssfe.data.scenes import Scene, find_scene_info, load_scene
 from mssfe.errors import ConfigError, DataError, MssfeError
 from mssfe.models import create_model, get_model_spec
 from mssfe.training.checkpoint import load_checkpoint
@@ -40,7 +40,13 @@ from mssfe.training.rundir import (
 from mssfe.training.runtime import autocast, resolve_device
 from mssfe.utils.atomic import atomic_save, atomic_write_json
 from mssfe.utils.outdir import check_output_dir, output_set
-from mssfe.viz.geotiff import write_class_geotiff, write_float_geotiff
+from mssfe.viz.geotiff import (
+    check_class_codes,
+    codes_to_indices,
+    indices_to_codes,
+    write_class_geotiff,
+    write_float_geotiff,
+)
 from mssfe.viz.maps import save_class_map_png
 
 PREDICTION_RECORD = "prediction.json"  # written last: its presence means the set is whole
@@ -60,15 +66,41 @@ class LoadedRun:
     run_dir: Path
     scene_name: str = ""
     simulated: bool = False
+    class_codes: tuple[int, ...] = ()  # the label file's code of each class; () = 1..K
+
+    @property
+    def codes(self) -> tuple[int, ...]:
+        """The label file's code of each class, in the order of the network's outputs."""
+        return self.class_codes or tuple(range(1, self.n_classes + 1))
 
 
-def _run_classes(
-    run_dir: Path, config: RunConfig
-) -> tuple[tuple[str, ...], tuple[str, ...], str, bool]:
-    """Class names, colours, scene name and simulated flag of a run (metrics.json, registry)."""
+@dataclass(frozen=True)
+class _RunClasses:
+    names: tuple[str, ...]
+    colours: tuple[str, ...]
+    codes: tuple[int, ...]
+    scene_name: str
+    simulated: bool
+
+
+def _user_cube_codes(config: RunConfig, n_classes: int) -> tuple[int, ...]:
+    """Codes of a run on a user cube that predates ``class_codes`` in metrics.json: the
+    non-zero values of its label file when it is still there, else 1..K."""
+    labels = Path(config.data.labels or "")
+    if config.data.labels and labels.is_file():
+        values = tuple(int(v) for v in np.unique(load_labels(labels, config.data.labels_var)) if v)
+        if len(values) == n_classes:
+            return values
+    return tuple(range(1, n_classes + 1))
+
+
+def _run_classes(run_dir: Path, config: RunConfig) -> _RunClasses:
+    """Class names, colours, label codes, scene name and simulated flag of a run
+    (metrics.json first, then the scene registry)."""
     stored: dict[str, Any] = {}
     if (run_dir / METRICS_FILE).exists():
         stored = read_metrics(run_dir)
+    codes = tuple(int(c) for c in stored.get("class_codes", ()))
     if config.data.cube:
         names = tuple(stored.get("class_names", ()))
         if not names:
@@ -77,11 +109,14 @@ def _run_classes(
                 file=run_dir / METRICS_FILE,
             )
         colours = tuple(PALETTE[i % len(PALETTE)] for i in range(len(names)))
-        return names, colours, Path(config.data.cube).stem, False
+        codes = codes or _user_cube_codes(config, len(names))
+        return _RunClasses(names, colours, codes, Path(config.data.cube).stem, False)
     info = find_scene_info(config.data.scene)
     names = tuple(stored.get("class_names") or info.class_names)
     simulated = bool(stored.get("simulated", info.simulated_from is not None))
-    return names, tuple(info.class_colours), info.name, simulated
+    return _RunClasses(
+        names, tuple(info.class_colours), codes or info.label_values, info.name, simulated
+    )
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
@@ -92,11 +127,12 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
     config = load_config(run_dir / CONFIG_FILE)
     if get_model_spec(config.model).kind != "torch":
         raise ConfigError(
-            f"{run_dir}: a '{config.model}' run keeps no fitted model (only its metrics), so it "
-            "cannot predict a scene; predict with a network's run"
+            f"{run_dir}: model '{config.model}' keeps no fitted model to predict with (nothing "
+            "is pickled); use mssfe.models.svm.RBFSVM in Python to fit and predict"
         )
     preprocessor = Preprocessor.load(run_dir / PREPROCESSOR_FILE)
-    names, colours, scene_name, simulated = _run_classes(run_dir, config)
+    classes = _run_classes(run_dir, config)
+    names = classes.names
     patch_size = int(config.model_args.get("patch_size") or 1)
     model = create_model(
         config.model,
@@ -113,11 +149,12 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
         model=model,
         n_classes=len(names),
         class_names=names,
-        colours=colours,
+        colours=classes.colours,
         patch_size=patch_size,
         run_dir=run_dir,
-        scene_name=scene_name,
-        simulated=simulated,
+        scene_name=classes.scene_name,
+        simulated=classes.simulated,
+        class_codes=classes.codes,
     )
 
 
@@ -146,13 +183,15 @@ class Timings:
 @dataclass(frozen=True, eq=False)
 class PredictionResult:
     """Class map ``(H, W)`` int64 in 1..K (0 where this rank predicted nothing), confidence
-    ``(H, W)`` float32 (the maximum of the averaged probabilities), and the row tiles
-    ``[(r0, r1), ...]`` this rank covered."""
+    ``(H, W)`` float32 (the maximum of the averaged probabilities), the row tiles
+    ``[(r0, r1), ...]`` this rank covered, and, when asked for, the averaged probabilities
+    ``(H, W, K)`` float32 (column k = class index k + 1)."""
 
     class_map: np.ndarray
     confidence: np.ndarray
     timings: Timings
     tiles: tuple[tuple[int, int], ...] = field(default=())
+    probabilities: np.ndarray | None = None
 
 
 def tile_bounds(height: int, tile_rows: int) -> list[tuple[int, int]]:
@@ -264,8 +303,10 @@ def predict_scene(
     progress: bool = True,
     rank: int = 0,
     world_size: int = 1,
+    probabilities: bool = False,
 ) -> PredictionResult:
-    """Class of every pixel of ``cube`` ``(H, W, B)`` (raw, as stored), averaged over ``runs``.
+    """Class index (1..K) of every pixel of ``cube`` ``(H, W, B)`` (raw, as stored), from the
+    probabilities averaged over ``runs``; with ``probabilities`` also those ``(H, W, K)``.
 
     Tiles of ``tile_rows`` rows go round-robin to ranks: this call predicts tiles
     ``rank, rank + world_size, ...`` only (see :func:`assemble`). ``device=None`` uses the
@@ -282,6 +323,7 @@ def predict_scene(
     mine = tile_bounds(height, tile_rows)[rank::world_size]
     class_map = np.zeros((height, width), dtype=np.int64)
     confidence = np.zeros((height, width), dtype=np.float32)
+    kept = np.zeros((height, width, runs[0].n_classes), dtype=np.float32) if probabilities else None
     forward = 0.0
     t_start = time.perf_counter()
     bar = tqdm(
@@ -297,17 +339,21 @@ def predict_scene(
         mean = total / len(runs)
         class_map[r0:r1] = (mean.argmax(axis=1) + 1).reshape(r1 - r0, width)
         confidence[r0:r1] = mean.max(axis=1).reshape(r1 - r0, width)
+        if kept is not None:
+            kept[r0:r1] = mean.reshape(r1 - r0, width, -1)
         bar.update((r1 - r0) * width)
     bar.close()
     pixels = sum(r1 - r0 for r0, r1 in mine) * width
     timings = Timings(time.perf_counter() - t_start, forward, pixels)
-    return PredictionResult(class_map, confidence, timings, tuple(mine))
+    return PredictionResult(class_map, confidence, timings, tuple(mine), kept)
 
 
 def assemble(parts: Sequence[PredictionResult], shape: tuple[int, int]) -> PredictionResult:
     """Stitch the results of ranks (each covering its own row tiles) into one full map."""
     class_map = np.zeros(shape, dtype=np.int64)
     confidence = np.zeros(shape, dtype=np.float32)
+    with_probs = [p.probabilities for p in parts if p.probabilities is not None]
+    probs = np.zeros((*shape, with_probs[0].shape[2]), np.float32) if with_probs else None
     covered = np.zeros(shape[0], dtype=bool)
     tiles: list[tuple[int, int]] = []
     for part in parts:
@@ -316,6 +362,8 @@ def assemble(parts: Sequence[PredictionResult], shape: tuple[int, int]) -> Predi
                 raise MssfeError(f"rows {r0}..{r1 - 1} are predicted by more than one part")
             class_map[r0:r1] = part.class_map[r0:r1]
             confidence[r0:r1] = part.confidence[r0:r1]
+            if probs is not None and part.probabilities is not None:
+                probs[r0:r1] = part.probabilities[r0:r1]
             covered[r0:r1] = True
             tiles.append((r0, r1))
     if not covered.all():
@@ -326,7 +374,7 @@ def assemble(parts: Sequence[PredictionResult], shape: tuple[int, int]) -> Predi
         sum(p.timings.forward_seconds for p in parts),
         sum(p.timings.pixels for p in parts),
     )
-    return PredictionResult(class_map, confidence, timings, tuple(sorted(tiles)))
+    return PredictionResult(class_map, confidence, timings, tuple(sorted(tiles)), probs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,14 +396,24 @@ def write_prediction(
     *,
     class_names: Sequence[str],
     colours: Sequence[str],
+    class_codes: Sequence[int] | None = None,
     crs: str | None = None,
     transform: Sequence[float] | None = None,
     simulated: bool,
     scene_name: str,
     confidence: bool = True,
+    probabilities: bool = False,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
-    """Write class_map.tif/.npy/.png (+ confidence.tif/.npy) and prediction.json into ``out_dir``.
+    """Write the outputs of a prediction into ``out_dir`` and return their paths.
+
+    ``class_map.tif`` (a cloud-optimised GeoTIFF in the label file's codes, with colour
+    table, category names and attribute table in ``class_map.tif.aux.xml``), ``class_map.npy``
+    (the same codes), ``class_map.png`` (with legend), ``prediction.json`` (the classes with
+    code, name and colour, georeference, counts, timings); with ``confidence`` also
+    ``confidence.tif``/``.npy`` (the winning probability), with ``probabilities`` (and a
+    result that kept them) ``probabilities.tif`` (one band per class, described by code and
+    name) and ``probabilities.npy`` ``(H, W, K)``.
 
     The files replace an earlier prediction there as one set, ``prediction.json`` last
     (:func:`mssfe.utils.outdir.output_set`): a reader that finds it finds the rest of its set.
@@ -363,33 +421,46 @@ def write_prediction(
     final = Path(out_dir)
     with output_set(final, PREDICTION_RECORD) as staging:
         paths = _write_prediction_files(
-            staging, result, class_names, colours, crs, transform, simulated, scene_name,
-            confidence, extra or {},
+            staging, result, class_names=class_names, colours=colours, class_codes=class_codes,
+            crs=crs, transform=transform, simulated=simulated, scene_name=scene_name,
+            confidence=confidence, probabilities=probabilities, extra=extra,
         )  # fmt: skip
     return {key: final / path.name for key, path in paths.items()}
 
 
 def _write_prediction_files(
-    out: Path,
+    out_dir: str | Path,
     result: PredictionResult,
+    *,
     class_names: Sequence[str],
     colours: Sequence[str],
-    crs: str | None,
-    transform: Sequence[float] | None,
+    class_codes: Sequence[int] | None = None,
+    crs: str | None = None,
+    transform: Sequence[float] | None = None,
     simulated: bool,
     scene_name: str,
-    confidence: bool,
-    extra: dict[str, Any],
+    confidence: bool = True,
+    probabilities: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
+    out = Path(out_dir)
+    codes = check_class_codes(class_names, class_codes)
+    code_map = indices_to_codes(result.class_map, codes)
     paths = {
         "class_map_tif": out / "class_map.tif",
         "class_map_npy": out / "class_map.npy",
         "class_map_png": out / "class_map.png",
     }
-    write_class_geotiff(
-        paths["class_map_tif"], result.class_map, class_names, colours, crs=crs, transform=transform
+    _, paths["class_map_aux"] = write_class_geotiff(
+        paths["class_map_tif"],
+        code_map,
+        class_names,
+        colours,
+        class_codes=codes,
+        crs=crs,
+        transform=transform,
     )
-    _save_npy(paths["class_map_npy"], result.class_map)
+    _save_npy(paths["class_map_npy"], code_map)
     title = f"Classification map: {_prediction_title(scene_name, simulated)}"
     save_class_map_png(paths["class_map_png"], result.class_map, colours, class_names, title)
     if confidence:
@@ -399,11 +470,30 @@ def _write_prediction_files(
             paths["confidence_tif"], result.confidence, crs=crs, transform=transform
         )
         _save_npy(paths["confidence_npy"], result.confidence)
+    if probabilities:
+        if result.probabilities is None:
+            raise ConfigError("write_prediction: the result kept no probabilities")
+        paths["probabilities_tif"] = out / "probabilities.tif"
+        paths["probabilities_npy"] = out / "probabilities.npy"
+        write_float_geotiff(
+            paths["probabilities_tif"],
+            result.probabilities,
+            crs=crs,
+            transform=transform,
+            description=[f"{c}: {n}" for c, n in zip(codes, class_names, strict=True)],
+        )
+        _save_npy(paths["probabilities_npy"], result.probabilities)
     t = result.timings
+    counts = np.bincount(result.class_map.ravel(), minlength=len(class_names) + 1)[1:]
     meta = {
         "scene": scene_name,
         "simulated": simulated,
         "shape": list(result.class_map.shape),
+        "classes": [
+            {"code": code, "name": name, "colour": colour, "pixels": int(n)}
+            for code, name, colour, n in zip(codes, class_names, colours, counts, strict=False)
+        ],
+        "class_codes": codes,
         "class_names": list(class_names),
         "colours": list(colours),
         "crs": crs,
@@ -413,8 +503,8 @@ def _write_prediction_files(
         "forward_seconds": t.forward_seconds,
         "pixels_per_s": t.pixels_per_s,
         "forward_pixels_per_s": t.forward_pixels_per_s,
-        "class_counts": np.bincount(result.class_map.ravel(), minlength=len(class_names) + 1)[1:],
-        **extra,
+        "class_counts": counts,
+        **(extra or {}),
     }
     paths["json"] = out / PREDICTION_RECORD
     atomic_write_json(paths["json"], meta)
@@ -425,6 +515,196 @@ def describe_timings(t: Timings) -> str:
     return (
         f"{t.pixels} pixels in {t.seconds:.2f} s ({t.pixels_per_s:,.0f} px/s end to end; "
         f"forward only {t.forward_pixels_per_s:,.0f} px/s; ratio {t.efficiency:.2f})"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# What to predict: a scene, a file or an array
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Pixels:
+    """The cube to classify ``(H, W, B)`` with its name and georeference."""
+
+    cube: np.ndarray
+    name: str
+    simulated: bool = False
+    crs: str | None = None
+    transform: tuple[float, ...] | None = None
+    valid: np.ndarray | None = None  # (H, W) bool: False where the file holds no data
+
+
+CUBE_SUFFIXES = (".mat", ".h5", ".hdf5", ".tif", ".tiff", ".npy", ".npz", ".hdr", ".img", ".dat")
+
+
+def _looks_like_file(text: str | Path) -> bool:
+    path = Path(text)
+    return isinstance(text, Path) or path.suffix.lower() in CUBE_SUFFIXES or path.is_file()
+
+
+def resolve_pixels(
+    source: str | Path | np.ndarray | Scene | Cube | None,
+    default_scene: str,
+    *,
+    var: str | None = None,
+    data_dir: str | Path | None = None,
+    crs: str | None = None,
+    transform: Sequence[float] | None = None,
+) -> Pixels:
+    """What :func:`predict` classifies: ``None`` (the run's own scene, ``default_scene``), a
+    registered scene name, a cube file (any format :func:`~mssfe.data.readers.load_cube`
+    reads; its CRS and transform are kept), a :class:`Scene` or :class:`Cube`, or an array
+    ``(H, W, B)`` (georeferenced by ``crs``/``transform`` when given)."""
+    if isinstance(source, np.ndarray):
+        georef = tuple(float(v) for v in transform) if transform is not None else None
+        return Pixels(source, "array", False, crs, georef)
+    if isinstance(source, Cube):
+        name = source.path.stem if source.path is not None else "cube"
+        return Pixels(source.data, name, False, source.crs, source.transform, source.valid)
+    if isinstance(source, Scene):
+        return Pixels(
+            source.require_cube(),
+            source.name,
+            source.simulated,
+            source.crs,
+            source.transform,
+            source.valid,
+        )
+    if source is not None and _looks_like_file(source):
+        loaded = load_cube(source, var)
+        return Pixels(
+            loaded.data, Path(source).stem, False, loaded.crs, loaded.transform, loaded.valid
+        )
+    scene = load_scene(str(source or default_scene), data_dir=data_dir)
+    return Pixels(
+        scene.require_cube(), scene.name, scene.simulated, scene.crs, scene.transform, scene.valid
+    )
+
+
+def without_no_data(result: PredictionResult, valid: np.ndarray | None) -> PredictionResult:
+    """No data, no class: class 0 (as in a label map) and confidence 0 where ``~valid``."""
+    if valid is None:
+        return result
+    probabilities = result.probabilities
+    if probabilities is not None:
+        probabilities = np.where(valid[..., None], probabilities, 0).astype(probabilities.dtype)
+    return dataclasses.replace(
+        result,
+        class_map=np.where(valid, result.class_map, 0).astype(result.class_map.dtype),
+        confidence=np.where(valid, result.confidence, 0).astype(result.confidence.dtype),
+        probabilities=probabilities,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Every pixel of a scene classified by one run or an ensemble.
+
+    ``class_map`` ``(H, W)`` int64 holds the label file's codes (Salinas-A: 1, 10-14), the
+    same values as the training labels; ``probabilities`` ``(H, W, K)`` float32 (averaged over
+    the runs; ``None`` when not asked for) and ``class_codes``/``class_names``/``colours`` are
+    in one order, the network's output order; ``confidence`` ``(H, W)`` float32 is the winning
+    class's probability. ``paths`` lists the files written when ``out`` was given.
+    """
+
+    class_map: np.ndarray
+    confidence: np.ndarray
+    probabilities: np.ndarray | None
+    class_codes: tuple[int, ...]
+    class_names: tuple[str, ...]
+    colours: tuple[str, ...]
+    scene_name: str
+    simulated: bool
+    crs: str | None
+    transform: tuple[float, ...] | None
+    timings: Timings
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    def class_index(self) -> np.ndarray:
+        """``(H, W)`` positions 0..K-1 of each pixel's class in ``class_codes`` (the column of
+        ``probabilities``)."""
+        return codes_to_indices(self.class_map, self.class_codes) - 1
+
+
+def _as_runs(
+    runs: str | Path | LoadedRun | Sequence[str | Path | LoadedRun], device: str | torch.device
+) -> tuple[LoadedRun, ...]:
+    items = [runs] if isinstance(runs, (str, Path, LoadedRun)) else list(runs)
+    return tuple(r if isinstance(r, LoadedRun) else load_run(r, device=device) for r in items)
+
+
+def predict(
+    runs: str | Path | LoadedRun | Sequence[str | Path | LoadedRun],
+    source: str | Path | np.ndarray | Scene | Cube | None = None,
+    *,
+    out: str | Path | None = None,
+    probabilities: bool = True,
+    confidence: bool = True,
+    var: str | None = None,
+    data_dir: str | Path | None = None,
+    crs: str | None = None,
+    transform: Sequence[float] | None = None,
+    tile_rows: int = 32,
+    batch_size: int = 256,
+    device: str = "auto",
+    progress: bool = False,
+) -> Prediction:
+    """Classify every pixel of ``source`` with trained run(s): ``mssfe predict`` in Python.
+
+    ``runs``: a run directory, a :class:`LoadedRun` (from :func:`load_run`), or several of
+    either, whose probabilities are averaged. ``source``: ``None`` (the first run's scene), a
+    scene name, a cube file, a :class:`Scene`/:class:`Cube`, or a raw array ``(H, W, B)`` with
+    the bands the runs were trained on (optionally georeferenced by ``crs``, ``transform``).
+    ``out`` also writes the files of :func:`write_prediction` (GeoTIFFs in the label codes).
+    """
+    dev = resolve_device(device)
+    loaded = _as_runs(runs, dev)
+    if not loaded:
+        raise ConfigError("predict needs at least one run")
+    pixels = resolve_pixels(
+        source, loaded[0].scene_name, var=var, data_dir=data_dir, crs=crs, transform=transform
+    )
+    result = predict_scene(
+        list(loaded),
+        pixels.cube,
+        tile_rows=tile_rows,
+        batch_size=batch_size,
+        device=dev,
+        progress=progress,
+        probabilities=probabilities,
+    )
+    result = without_no_data(result, pixels.valid)
+    first = loaded[0]
+    paths: dict[str, Path] = {}
+    if out is not None:
+        paths = write_prediction(
+            out,
+            result,
+            class_names=first.class_names,
+            colours=first.colours,
+            class_codes=first.codes,
+            crs=pixels.crs,
+            transform=pixels.transform,
+            simulated=pixels.simulated,
+            scene_name=pixels.name,
+            confidence=confidence,
+            probabilities=probabilities,
+            extra={"runs": [str(r.run_dir) for r in loaded]},
+        )
+    return Prediction(
+        class_map=indices_to_codes(result.class_map, first.codes),
+        confidence=result.confidence,
+        probabilities=result.probabilities,
+        class_codes=first.codes,
+        class_names=first.class_names,
+        colours=first.colours,
+        scene_name=pixels.name,
+        simulated=pixels.simulated,
+        crs=pixels.crs,
+        transform=pixels.transform,
+        timings=result.timings,
+        paths=paths,
     )
 
 
@@ -450,6 +730,7 @@ def run_predict(
     tile_rows: int = 32,
     batch_size: int = 256,
     confidence: bool = False,
+    probabilities: bool = False,
     device: str = "auto",
     progress: bool = True,
 ) -> PredictionRun | None:
@@ -464,60 +745,57 @@ def run_predict(
         check_output_dir(out)
     local = local_device(resolve_device(device), ctx)
     runs = tuple(load_run(d, device=local) for d in run_dirs)
-    if cube:
-        loaded = load_cube(cube, var)
-        pixels, crs, transform, valid = loaded.data, loaded.crs, loaded.transform, loaded.valid
-        name, simulated = Path(cube).stem, False
-    else:
-        source = load_scene(scene or runs[0].scene_name, data_dir=data_dir)
-        pixels, crs, transform = source.require_cube(), source.crs, source.transform
-        name, simulated, valid = source.name, source.simulated, source.valid
+    pixels = resolve_pixels(
+        Path(cube) if cube else scene, runs[0].scene_name, var=var, data_dir=data_dir
+    )
     result = predict_scene(
         list(runs),
-        pixels,
+        pixels.cube,
         tile_rows=tile_rows,
         batch_size=batch_size,
         progress=progress and ctx.is_main,
         rank=ctx.rank,
         world_size=ctx.world_size,
+        probabilities=probabilities,
     )
     if ctx.enabled:
         parts = ctx.gather_objects(result)
         shutdown(ctx)
         if not ctx.is_main:
             return None
-        result = assemble(parts, pixels.shape[:2])
-    if valid is not None:  # no data, no class: 0 as in a label map, confidence 0
-        result = dataclasses.replace(
-            result,
-            class_map=np.where(valid, result.class_map, 0).astype(result.class_map.dtype),
-            confidence=np.where(valid, result.confidence, 0).astype(result.confidence.dtype),
-        )
+        result = assemble(parts, pixels.cube.shape[:2])
+    result = without_no_data(result, pixels.valid)
     paths = write_prediction(
         out,
         result,
         class_names=runs[0].class_names,
         colours=runs[0].colours,
-        crs=crs,
-        transform=transform,
-        simulated=simulated,
-        scene_name=name,
+        class_codes=runs[0].codes,
+        crs=pixels.crs,
+        transform=pixels.transform,
+        simulated=pixels.simulated,
+        scene_name=pixels.name,
         confidence=confidence,
+        probabilities=probabilities,
         extra={"runs": [str(r.run_dir) for r in runs]},
     )
-    return PredictionRun(name, simulated, runs, result, paths)
+    return PredictionRun(pixels.name, pixels.simulated, runs, result, paths)
 
 
 __all__ = [
     "LoadedRun",
+    "Pixels",
+    "Prediction",
     "PredictionResult",
     "PredictionRun",
     "Timings",
     "assemble",
     "describe_timings",
     "load_run",
+    "predict",
     "predict_scene",
     "reflect_rows",
+    "resolve_pixels",
     "run_predict",
     "tile_bounds",
     "tile_features",

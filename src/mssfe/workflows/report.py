@@ -31,6 +31,7 @@ from mssfe.utils.jsonfile import read_json
 from mssfe.utils.outdir import output_set
 from mssfe.viz.confusion import figure_confusion
 from mssfe.viz.curves import figure_learning_curves, figure_oa_bars, figure_oa_vs_samples
+from mssfe.viz.geotiff import codes_to_indices
 from mssfe.viz.maps import figure_scene_panels
 from mssfe.viz.style import save_figure
 from mssfe.workflows.benchmark_dir import RESULTS_FILE, load_benchmark_rows
@@ -182,12 +183,16 @@ def _load_run_scene(run_dir: Path, with_cube: bool) -> Any:
 
 
 def _run_prediction(run_dir: Path, scene: Any) -> np.ndarray:
-    """A stored prediction of the scene (run_dir/prediction/class_map.npy) or a fresh one."""
+    """Class indices ``(H, W)`` 1..K of a stored prediction of the scene
+    (run_dir/prediction/class_map.npy, in label codes when its prediction.json lists them)
+    or of a fresh one."""
     stored = run_dir / "prediction" / "class_map.npy"
     if stored.exists():
         class_map = np.load(stored, allow_pickle=False)
+        meta = stored.with_name("prediction.json")
+        codes = read_json(meta).get("class_codes") if meta.exists() else None
         if class_map.shape == scene.shape:
-            return class_map
+            return codes_to_indices(class_map, codes) if codes else class_map
 
     return predict_scene([load_run(run_dir)], scene.require_cube(), progress=False).class_map
 

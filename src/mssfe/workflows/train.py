@@ -21,8 +21,17 @@ def slug(text: str) -> str:
 
 
 def group_dir(out: str | Path, config: RunConfig) -> Path:
-    scene = Path(config.data.cube).stem if config.data.cube else config.data.scene
-    return Path(out) / slug(scene) / slug(config.model) / slug(config.data.split)
+    return (
+        Path(out) / slug(scene_title(config, None)) / slug(config.model) / slug(config.data.split)
+    )
+
+
+def scene_title(config: RunConfig, scene: Scene | None) -> str:
+    """The name a run group is about: the scene trained on, or the user cube's file stem
+    (``config.data.scene`` keeps its default when ``--cube`` is given)."""
+    if scene is not None:
+        return scene.name
+    return Path(config.data.cube).stem if config.data.cube else config.data.scene
 
 
 def run_dir_for(out: str | Path, config: RunConfig) -> Path:
@@ -52,7 +61,7 @@ def write_summary(
 ) -> None:
     names = list(scene.class_names) if scene is not None else []
     payload: dict[str, Any] = {
-        "scene": config.data.scene,
+        "scene": scene_title(config, scene),
         "model": config.model,
         "protocol": config.data.split,
         "seeds": seeds,
