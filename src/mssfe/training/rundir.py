@@ -210,7 +210,7 @@ def check_same_config(run_dir: Path, config: RunConfig) -> None:
 
     A fixed split file (``file:PATH``) is compared by its pixels, not by its path.
     """
-    stored = comparable(load_config(run_dir / CONFIG_FILE))
+    stored = comparable(resolve(load_config(run_dir / CONFIG_FILE)))  # no [recipe]: paper
     asked = comparable(resolve(config))
     if stored["data"]["split"] != asked["data"]["split"] and _same_split_pixels(
         run_dir, stored["data"]["split"], asked["data"]["split"]
