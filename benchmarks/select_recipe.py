@@ -29,10 +29,9 @@ import numpy as np
 
 from mssfe.data.scenes import Scene, load_scene
 from mssfe.data.splits import make_split, validation_folds
-from mssfe.errors import ConfigError
 from mssfe.models import make_config
-from mssfe.training.config import DataConfig, OptimConfig, RecipeConfig, RunConfig, RuntimeConfig
-from mssfe.training.recipes import PARTS, recipe_label, resolve_recipe
+from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
+from mssfe.training.recipes import parse_recipe, recipe_label
 from mssfe.training.rundir import read_metrics
 from mssfe.training.trainer import run_or_resume
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
@@ -70,33 +69,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _value(text: str) -> Any:
-    lowered = text.strip().lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    try:
-        return float(text) if "." in text or "e" in lowered else int(text)
-    except ValueError:
-        return text.strip()
-
-
-def parse_candidate(text: str) -> RecipeConfig:
-    """``mssfe:ssl=none,mix=0.0`` -> the mssfe recipe with those parts changed (checked)."""
-    name, _, rest = text.partition(":")
-    parts: dict[str, Any] = {}
-    for item in filter(None, rest.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq or key.strip() not in PARTS:
-            raise ConfigError(
-                f"candidate {text!r}: expected PART=VALUE with PART one of {', '.join(PARTS)}, "
-                f"got {item!r}"
-            )
-        parts[key.strip()] = _value(value)
-    recipe = RecipeConfig(name=name.strip(), **parts)
-    resolve_recipe(recipe)  # an unknown recipe or a bad value fails before any training
-    return recipe
-
-
 def scrambled_test_labels(scene: Scene, test: np.ndarray, seed: int) -> Scene:
     """The scene with its test pixels' classes replaced by random ones (still labelled)."""
     labels = scene.labels.copy()
@@ -124,7 +96,7 @@ def run_cell(
     args: argparse.Namespace, scene: Scene, protocol: str, seed: int, candidate: str
 ) -> dict[str, float]:
     """One candidate on one (scene, protocol, seed): train each fold, pool its predictions."""
-    recipe = parse_candidate(candidate)
+    recipe = parse_recipe(candidate)
     patch = int(make_config(args.model).patch_size)
     outer = make_split(scene.labels, protocol, seed=seed, patch_size=args.guard_patch or patch)
     blind = scrambled_test_labels(scene, outer.test, seed)
@@ -166,7 +138,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "scene": scene,
                 "protocol": protocol,
                 "candidate": candidate,
-                "recipe": recipe_label(parse_candidate(candidate)),
+                "recipe": recipe_label(parse_recipe(candidate)),
                 "seeds": [r["seed"] for r in cell],
                 "val_oa_mean": float(oa.mean()),
                 "val_oa_std": float(oa.std(ddof=1)) if oa.size > 1 else 0.0,

@@ -158,6 +158,11 @@ def evaluate_prepared(
     return compute_metrics(targets, pred, data.scene.n_classes), total_rate
 
 
+def run_tta(run_dir: str | Path) -> bool:
+    """Whether a run's recipe evaluates with test-time augmentation (before recipes: no)."""
+    return bool(resolve(load_config(Path(run_dir) / CONFIG_FILE)).recipe.tta)
+
+
 def evaluate_run(
     run_dir: str | Path, *, scene: Scene | None = None, tta: bool | None = None
 ) -> Metrics:

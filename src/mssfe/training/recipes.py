@@ -15,13 +15,14 @@ those made before recipes existed. ``mssfe`` is ours for few labels and leakage-
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from mssfe.errors import ConfigError
-from mssfe.training.config import RecipeConfig
+from mssfe.training.config import RecipeConfig, config_from_dict
 from mssfe.utils.suggest import did_you_mean
 
 SELECTIONS = ("val", "last")
@@ -172,3 +173,48 @@ def recipe_label(recipe: RecipeConfig) -> str:
     given = dataclasses.asdict(recipe)
     changed = any(given[k] is not None and given[k] != published.parts[k] for k in PARTS)
     return f"{published.name} v{published.version}{'*' if changed else ''}"
+
+
+def _part_value(text: str) -> Any:
+    """A part's value as written on a command line: TOML literal, else the bare text."""
+    try:
+        return tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text.strip()
+
+
+def parse_recipe(text: str) -> RecipeConfig:
+    """``mssfe`` or ``mssfe:ssl=transductive,tta=false`` -> a checked RecipeConfig.
+
+    The name may carry a version (``mssfe@1``); parts not written take the recipe's values.
+    """
+    head, _, rest = text.partition(":")
+    name, _, version = head.partition("@")
+    parts: dict[str, Any] = {}
+    for item in filter(None, (piece.strip() for piece in rest.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or key.strip() not in PARTS:
+            raise ConfigError(
+                f"recipe {text!r}: expected NAME[:PART=VALUE,...] with PART one of "
+                f"{', '.join(PARTS)}, got {item!r}"
+            )
+        parts[key.strip()] = _part_value(value)
+    if version and not version.isdigit():
+        raise ConfigError(f"recipe {text!r}: expected a version number after '@', got {version!r}")
+    config = config_from_dict(
+        {"recipe": {"name": name.strip(), "version": int(version) if version else None, **parts}},
+        where=f"recipe {text!r}",
+    ).recipe
+    resolve_recipe(config)  # an unknown recipe or a bad value fails here, before any training
+    return config
+
+
+def recipe_record(recipe: RecipeConfig, *, network: bool = True) -> dict[str, Any]:
+    """What metrics.json says of how a run was trained: the recipe's label, its SSL pool and
+    whether the test pass averaged the 8 flips/rotations. A classic (non-network) model takes
+    only the recipe's selection part (which pixels train): no SSL, no TTA."""
+    return {
+        "recipe": recipe_label(recipe),
+        "ssl_pool": (recipe.ssl or "none") if network else "none",
+        "tta": bool(recipe.tta) if network else False,
+    }

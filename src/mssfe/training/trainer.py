@@ -60,7 +60,7 @@ from mssfe.training.distributed import (
 )
 from mssfe.training.inference import evaluate_loss_acc, evaluate_prepared
 from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data, resolve
-from mssfe.training.recipes import recipe_label
+from mssfe.training.recipes import recipe_record
 from mssfe.training.rundir import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
@@ -510,15 +510,6 @@ def _run_epochs(loop: _Loop, stop_after_epoch: int | None) -> None:
                 raise _StopRequested(f"stopped after epoch {epoch}")
 
 
-def recipe_record(config: RunConfig) -> dict[str, Any]:
-    """What metrics.json says of the training recipe: its label, SSL pool and TTA."""
-    return {
-        "recipe": recipe_label(config.recipe),
-        "ssl_pool": config.recipe.ssl or "none",
-        "tta": bool(config.recipe.tta),
-    }
-
-
 def _finish(loop: _Loop) -> RunResult:
     state = loop.state
     best = load_checkpoint(loop.run_dir / BEST_CHECKPOINT, map_location=loop.device)
@@ -544,7 +535,7 @@ def _finish(loop: _Loop) -> RunResult:
                 "train_seconds": state["train_seconds"],
                 "test_pixels_per_s": pixels_per_s,
                 "world_size": loop.ctx.world_size,
-                **recipe_record(loop.config),
+                **recipe_record(loop.config.recipe),
             },
         )
     return RunResult(

@@ -30,6 +30,8 @@ from mssfe.models import create_model
 from mssfe.training.checkpoint import load_checkpoint
 from mssfe.training.config import RunConfig, load_config
 from mssfe.training.distributed import init_distributed, local_device, shutdown
+from mssfe.training.inference import class_probabilities
+from mssfe.training.prepare import resolve
 from mssfe.training.rundir import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
@@ -37,7 +39,7 @@ from mssfe.training.rundir import (
     PREPROCESSOR_FILE,
     read_metrics,
 )
-from mssfe.training.runtime import autocast, resolve_device
+from mssfe.training.runtime import resolve_device
 from mssfe.utils.atomic import atomic_save, atomic_write_json
 from mssfe.viz.geotiff import write_class_geotiff, write_float_geotiff
 from mssfe.viz.maps import save_class_map_png
@@ -57,6 +59,7 @@ class LoadedRun:
     run_dir: Path
     scene_name: str = ""
     simulated: bool = False
+    tta: bool = False  # the run's recipe averages the 8 flips/rotations at test time
 
 
 def _run_classes(
@@ -86,7 +89,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError("run directory not found", file=run_dir)
-    config = load_config(run_dir / CONFIG_FILE)
+    config = resolve(load_config(run_dir / CONFIG_FILE))  # no [recipe] table: paper
     preprocessor = Preprocessor.load(run_dir / PREPROCESSOR_FILE)
     names, colours, scene_name, simulated = _run_classes(run_dir, config)
     patch_size = int(config.model_args.get("patch_size") or 1)
@@ -110,6 +113,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
         run_dir=run_dir,
         scene_name=scene_name,
         simulated=simulated,
+        tta=bool(config.recipe.tta),
     )
 
 
@@ -224,8 +228,10 @@ def _tile_probabilities(
     r1: int,
     batch_size: int,
     device: torch.device,
+    tta: bool = False,
 ) -> tuple[np.ndarray, float]:
-    """Softmax probabilities ``(n, K)`` of the tile's pixels (row-major) and forward seconds."""
+    """Softmax probabilities ``(n, K)`` of the tile's pixels (row-major) and forward seconds;
+    ``tta``: averaged over the 8 flips/rotations of every patch."""
     radius = run.patch_size // 2
     width = cube.shape[1]
     padded = tile_features(cube, run.preprocessor, r0, r1, radius)
@@ -238,11 +244,17 @@ def _tile_probabilities(
         x = torch.from_numpy(patches).to(device, non_blocking=True)
         _sync(device)
         t0 = time.perf_counter()
-        with autocast(device, run.config.runtime.precision):
-            logits = run.model(x)
+        p = class_probabilities(
+            run.model,
+            x,
+            chunk=len(x),
+            device=device,
+            precision=run.config.runtime.precision,
+            tta=tta,
+        )
         _sync(device)
         forward += time.perf_counter() - t0
-        probs[start:stop] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        probs[start:stop] = p.cpu().numpy()
     return probs, forward
 
 
@@ -256,12 +268,14 @@ def predict_scene(
     progress: bool = True,
     rank: int = 0,
     world_size: int = 1,
+    tta: bool | None = None,
 ) -> PredictionResult:
     """Class of every pixel of ``cube`` ``(H, W, B)`` (raw, as stored), averaged over ``runs``.
 
     Tiles of ``tile_rows`` rows go round-robin to ranks: this call predicts tiles
     ``rank, rank + world_size, ...`` only (see :func:`assemble`). ``device=None`` uses the
-    device of the first run's weights.
+    device of the first run's weights. ``tta``: average the 8 flips/rotations of every patch
+    (None: as each run's recipe says).
     """
     cube = np.asarray(cube)
     _check_inputs(runs, cube, tile_rows, batch_size)
@@ -282,7 +296,8 @@ def predict_scene(
     for r0, r1 in mine:
         total: np.ndarray | None = None
         for run in runs:
-            probs, seconds = _tile_probabilities(run, cube, r0, r1, batch_size, dev)
+            use = run.tta if tta is None else tta
+            probs, seconds = _tile_probabilities(run, cube, r0, r1, batch_size, dev, use)
             forward += seconds
             total = probs if total is None else total + probs
         assert total is not None  # runs is non-empty (checked above)
@@ -406,6 +421,12 @@ class PredictionRun:
     runs: tuple[LoadedRun, ...]
     result: PredictionResult
     paths: dict[str, Path]
+    tta_per_run: list[bool] = field(default_factory=list)  # test-time augmentation of each run
+
+    @property
+    def tta(self) -> bool:
+        """Whether any run's probabilities averaged the 8 flips/rotations."""
+        return any(self.tta_per_run)
 
 
 def run_predict(
@@ -421,16 +442,19 @@ def run_predict(
     confidence: bool = False,
     device: str = "auto",
     progress: bool = True,
+    tta: bool | None = None,
 ) -> PredictionRun | None:
     """Classify a scene (the first run's own, ``scene``, or a user ``cube``) with the runs'
     averaged probabilities and write the outputs into ``out``.
 
     Under torchrun the row tiles are shared between ranks and gathered on rank 0, which writes;
-    the other ranks return None.
+    the other ranks return None. ``tta``: average the 8 flips/rotations of every patch (None:
+    as each run's recipe says); recorded in prediction.json.
     """
     ctx = init_distributed(resolve_device(device))
     local = local_device(resolve_device(device), ctx)
     runs = tuple(load_run(d, device=local) for d in run_dirs)
+    used = [run.tta if tta is None else tta for run in runs]
     if cube:
         loaded = load_cube(cube, var)
         pixels, crs, transform, valid = loaded.data, loaded.crs, loaded.transform, loaded.valid
@@ -447,6 +471,7 @@ def run_predict(
         progress=progress and ctx.is_main,
         rank=ctx.rank,
         world_size=ctx.world_size,
+        tta=tta,
     )
     if ctx.enabled:
         parts = ctx.gather_objects(result)
@@ -470,9 +495,9 @@ def run_predict(
         simulated=simulated,
         scene_name=name,
         confidence=confidence,
-        extra={"runs": [str(r.run_dir) for r in runs]},
+        extra={"runs": [str(r.run_dir) for r in runs], "tta": used},
     )
-    return PredictionRun(name, simulated, runs, result, paths)
+    return PredictionRun(name, simulated, runs, result, paths, used)
 
 
 __all__ = [

@@ -21,8 +21,13 @@ def slug(text: str) -> str:
 
 
 def group_dir(out: str | Path, config: RunConfig) -> Path:
+    """``OUT/scene/model/split``; a recipe other than ``paper`` names the model folder
+    ``model_recipe``, so both recipes' runs of one split live side by side."""
     scene = Path(config.data.cube).stem if config.data.cube else config.data.scene
-    return Path(out) / slug(scene) / slug(config.model) / slug(config.data.split)
+    model = slug(config.model)
+    if config.recipe.name != "paper":
+        model += f"_{slug(config.recipe.name)}"
+    return Path(out) / slug(scene) / model / slug(config.data.split)
 
 
 def run_dir_for(out: str | Path, config: RunConfig) -> Path:
@@ -55,6 +60,7 @@ def write_summary(
         "scene": config.data.scene,
         "model": config.model,
         "protocol": config.data.split,
+        "recipe": config.recipe.name,
         "seeds": seeds,
         "summary": summary.to_dict(),
         "class_names": names,
