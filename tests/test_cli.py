@@ -134,3 +134,33 @@ def test_demo_names_scene_split_and_leakage(capsys: pytest.CaptureFixture[str], 
         r"^leakage (\d+\.\d)% of test patches .*--split disjoint, has none\)$", out, re.M
     )
     assert match is not None and float(match.group(1)) > 50, out
+
+
+def test_train_and_evaluate_name_the_recipe_pool_and_tta(
+    tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """mssfe train --recipe mssfe --ssl transductive --no-tta: the console line names all three;
+    mssfe evaluate --tta recomputes with the flips averaged and records it."""
+    import json
+
+    from mssfe.data.scenes import load_scene
+    from mssfe.data.splits import make_split, subsample_test
+
+    labels = load_scene("SalinasA", labels_only=True).labels
+    split = subsample_test(make_split(labels, "random:5", seed=0), labels, 200, seed=0)
+    split.save(tmp_path / "split.npz")
+    argv = ["train", "--scene", "SalinasA", "--model", "ms2fenet", "--split"]
+    argv += [f"file:{tmp_path / 'split.npz'}", "--model-arg", "patch_size=9"]
+    argv += ["--model-arg", "n_components=12", "--epochs", "2", "--threads", "1"]
+    argv += ["--recipe", "mssfe", "--ssl", "transductive", "--no-tta", "--no-progress"]
+    assert main([*argv, "--out", str(tmp_path / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "recipe mssfe v1*, SSL pool transductive, test-time augmentation off" in out
+    (run_dir,) = (tmp_path / "runs" / "SalinasA" / "ms2fenet_mssfe").glob("*/seed0")
+    assert main(["evaluate", str(run_dir), "--tta"]) == 0
+    out = capsys.readouterr().out
+    assert "test-time augmentation on (8 flips/rotations averaged)" in out
+    assert json.loads((run_dir / "evaluation.json").read_text())["tta"] is True
+    bad = [*argv, "--recipe", "mssfe:ssl=sometimes", "--out", str(tmp_path / "bad")]
+    assert main(bad) == 2
+    assert "recipe.ssl: expected one of none, inductive, transductive" in capsys.readouterr().err

@@ -111,9 +111,14 @@ def _parse_model_args(items: Sequence[str] | None) -> dict[str, Any]:
 
 
 def _train_config(args: argparse.Namespace) -> Any:
+    from dataclasses import replace
+
     from mssfe.training.config import RunConfig, load_config, with_overrides
+    from mssfe.training.recipes import parse_recipe
 
     config = load_config(args.config) if args.config else RunConfig()
+    if args.recipe:  # replaces the file's recipe table: NAME[:PART=VALUE,...]
+        config = replace(config, recipe=parse_recipe(args.recipe))
     overrides: dict[str, Any] = {
         "model": args.model,
         "data.scene": args.scene,
@@ -130,6 +135,8 @@ def _train_config(args: argparse.Namespace) -> Any:
         "optim.batch_size": args.batch_size,
         "optim.max_epochs": args.epochs,
         "optim.patience": args.patience,
+        "recipe.ssl": args.ssl,
+        "recipe.tta": args.tta,
         "runtime.device": args.device,
         "runtime.precision": args.precision,
         "runtime.workers": args.workers,
@@ -152,12 +159,13 @@ def _train_config(args: argparse.Namespace) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     from mssfe.evaluation.metrics import format_pm
     from mssfe.training.prepare import load_scene_for
-    from mssfe.training.rundir import leakage_text, read_metrics
+    from mssfe.training.rundir import leakage_text, read_metrics, recipe_text
     from mssfe.training.trainer import train
     from mssfe.workflows.train import group_dir, train_seeds
 
     if args.resume:
         result = train(None, args.resume, resume=True)
+        print(recipe_text(read_metrics(result.run_dir)))
         _print_metrics(result.metrics)
         return 0
     config = _train_config(args)
@@ -166,6 +174,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     tag = " (simulated)" if scene.simulated else ""
     print(f"{scene.name}{tag}, {config.model}, split {config.data.split}, seeds {args.seeds}")
     payloads = [read_metrics(r.run_dir) for r in results]
+    print(recipe_text(payloads[0]))
     for note in payloads[0].get("split_notes", []):  # e.g. a class smaller than the requested count
         print(f"note: {note}")
     print(leakage_text(sum(p["leakage"] for p in payloads) / len(payloads)))
@@ -191,9 +200,11 @@ def _print_metrics(metrics: Any) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from mssfe.training.rundir import recipe_text
     from mssfe.workflows.evaluate import evaluate
 
-    done = evaluate(args.run_dir)
+    done = evaluate(args.run_dir, tta=args.tta)
+    print(recipe_text(done.record))
     _print_metrics(done.metrics)
     for name, acc in zip(done.class_names, done.metrics.per_class, strict=False):
         print(f"  {name:32s} {acc * 100:6.2f}")
@@ -204,7 +215,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from mssfe.workflows.demo import run_demo
 
-    return run_demo(out=args.out, epochs=args.epochs, seed=args.seed)
+    return run_demo(out=args.out, epochs=args.epochs, seed=args.seed, recipe=args.recipe)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -252,12 +263,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
         probabilities=args.probabilities,
         device=args.device,
         progress=not args.no_progress,
+        tta=args.tta,
     )
     if done is None:  # a torchrun rank other than 0: rank 0 writes
         return 0
     tag = " (simulated scene)" if done.simulated else ""
+    tta = "on (8 flips/rotations averaged)" if done.tta else "off"
     print(
-        f"{done.scene_name}{tag}: {len(done.runs)} run(s); {describe_timings(done.result.timings)}"
+        f"{done.scene_name}{tag}: {len(done.runs)} run(s), test-time augmentation {tta}; "
+        f"{describe_timings(done.result.timings)}"
     )
     for path in done.paths.values():
         print(f"saved {path}")
@@ -307,6 +321,7 @@ def _add_predict_report_parsers(sub: Any) -> None:
     )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.add_argument("--no-progress", action="store_true")
+    _add_tta_option(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("report", help="HTML + Markdown report of a run, seed group or benchmark")
@@ -323,6 +338,21 @@ def _add_predict_report_parsers(sub: Any) -> None:
     p.add_argument("--out", help="also write the Markdown here")
     p.add_argument("--figure", help="PNG: every model's paired OA difference, row by row")
     p.set_defaults(func=cmd_compare)
+
+
+def _add_tta_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--tta",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average the 8 flips/rotations of every patch (default: as the run's recipe says)",
+    )
+
+
+RECIPE_HELP = (
+    "training recipe: paper (the authors' layers, early stopping on validation pixels) or "
+    "mssfe (ours: docs/recipes.md), optionally with parts changed, e.g. mssfe:ssl=transductive"
+)
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
@@ -342,6 +372,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         guard_patch=args.guard_patch,
         data_dir=args.data_dir,
         runtime=RuntimeConfig(progress=False, threads=args.threads, device=args.device or "auto"),
+        recipes=tuple(args.recipe),
     )
     rows = run_benchmark(bench, progress=not args.no_progress, jobs=args.jobs)
     print((bench.out / "results.md").read_text())
@@ -365,6 +396,13 @@ def _add_benchmark_parser(sub: Any) -> None:
         help="protocols or presets: standard, pavia, limited (random:5/10/20), disjoint",
     )
     p.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1)")
+    p.add_argument(
+        "--recipe",
+        nargs="+",
+        default=["paper"],
+        metavar="RECIPE",
+        help=RECIPE_HELP + "; several run side by side on the same splits",
+    )
     p.add_argument("--out", default="benchmark")
     p.add_argument("--epochs", type=int, help="max epochs, the same for every network")
     p.add_argument(
@@ -459,6 +497,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-fraction", type=float)
     p.add_argument("--pca-fit", choices=["scene", "train"])
     p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--recipe", help=RECIPE_HELP)
+    p.add_argument(
+        "--ssl",
+        choices=["none", "inductive", "transductive"],
+        help="unlabelled pool of semi-supervised training (default: the recipe's)",
+    )
+    _add_tta_option(p)
     p.add_argument("--device", help="auto | cpu | cuda | mps")
     p.add_argument("--precision", choices=["32", "bf16", "16"])
     p.add_argument("--threads", type=int)
@@ -478,6 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", help="recompute test metrics of a run from its checkpoint and split"
     )
     p.add_argument("run_dir")
+    _add_tta_option(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -512,6 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/demo")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--recipe", default="paper", help=RECIPE_HELP)
     p.set_defaults(func=cmd_demo)
     _add_predict_report_parsers(sub)
     return parser

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mssfe.data.embedded import embedded_path
+from mssfe.data.scenes import load_scene
 from mssfe.data.splits import (
     Split,
     SplitSpec,
@@ -19,6 +20,8 @@ from mssfe.data.splits import (
     make_split,
     parse_split,
     subsample_test,
+    unlabelled_pool,
+    validation_folds,
 )
 from mssfe.errors import ConfigError, DataError
 
@@ -327,3 +330,71 @@ def test_subsample_test_keeps_a_pixel_of_every_class() -> None:
     sub = subsample_test(full, INDIAN_PINES, 40, seed=0)  # 16 classes, some with < 0.5% share
     assert sub.test.size == 40
     assert np.all(sub.counts(INDIAN_PINES)[:, 2] >= 1)
+
+
+# --------------------------------------------------------------------------- recipes' helpers
+
+SALINAS_A = load_scene("SalinasA", labels_only=True).labels
+
+
+def test_validation_pixels_moved_to_train_equal_a_split_without_validation() -> None:
+    with_val = make_split(SALINAS_A, "random:5", seed=3, val_fraction=0.1)
+    merged = with_val.with_val_in_train()
+    plain = make_split(SALINAS_A, "random:5", seed=3, val_fraction=0.0)
+    assert merged.same_pixels(plain)
+    assert merged.val.size == 0 and merged.train.size == 30  # all 5 per class train
+    assert any("moved to train" in note for note in merged.notes)
+    assert plain.with_val_in_train() is plain
+
+
+def test_transductive_pool_is_every_pixel_but_the_training_pixels() -> None:
+    split = make_split(SALINAS_A, "random:5", seed=0)
+    pool = unlabelled_pool(split, SALINAS_A, "transductive", 15)
+    assert pool.size == SALINAS_A.size - split.train.size - split.val.size
+    assert np.isin(split.test, pool).all()  # test pixels' spectra, never their labels
+    assert not np.isin(np.union1d(split.train, split.val), pool).any()
+
+
+def test_inductive_pool_keeps_unlabelled_pixels_out_of_reach_of_disjoint_test_pixels() -> None:
+    split = make_split(SALINAS_A, "disjoint", seed=0, patch_size=15)
+    pool = unlabelled_pool(split, SALINAS_A, "inductive", 15)
+    assert pool.size > 0
+    assert np.all(SALINAS_A.ravel()[pool] == 0)
+    assert compute_leakage(SALINAS_A.shape, pool, split.test, 15) == 0.0
+    everywhere = np.flatnonzero(SALINAS_A.ravel() == 0)
+    assert pool.size < everywhere.size  # the guard band took some
+    random = make_split(SALINAS_A, "random:5", seed=0)  # leaks anyway: no guard band
+    assert np.array_equal(unlabelled_pool(random, SALINAS_A, "inductive", 15), everywhere)
+
+
+def test_pools_do_not_depend_on_the_classes_of_test_pixels() -> None:
+    split = make_split(SALINAS_A, "disjoint", seed=1, patch_size=15)
+    scrambled = SALINAS_A.copy()
+    scrambled.flat[split.test] = np.random.default_rng(0).integers(1, 7, split.test.size)
+    for pool in ("inductive", "transductive"):
+        a = unlabelled_pool(split, SALINAS_A, pool, 15)
+        assert np.array_equal(a, unlabelled_pool(split, scrambled, pool, 15))
+
+
+@pytest.mark.parametrize("protocol", ["random:5", "disjoint"])
+def test_validation_folds_hold_out_training_pixels_only(protocol: str) -> None:
+    split = make_split(SALINAS_A, protocol, seed=2, patch_size=15)
+    labelled = np.union1d(split.train, split.val)
+    folds = validation_folds(split, SALINAS_A, 5, seed=2)
+    held = [fold.test for fold in folds]
+    for fold in folds:
+        used = np.concatenate([fold.train, fold.val, fold.test])
+        assert np.isin(used, labelled).all()  # no test pixel of the split, ever
+        assert not np.isin(split.test, used).any()
+        assert len(np.unique(SALINAS_A.ravel()[fold.train])) == 6
+    if protocol == "random:5":  # every training pixel is held out exactly once
+        assert np.array_equal(np.sort(np.concatenate(held)), labelled)
+        assert all(np.bincount(SALINAS_A.ravel()[h])[1:].tolist() == [1] * 6 for h in held)
+    else:
+        assert all(fold.leakage() == 0.0 for fold in folds)
+
+
+def test_validation_folds_need_two_folds() -> None:
+    split = make_split(SALINAS_A, "random:5", seed=0)
+    with pytest.raises(ConfigError, match="folds"):
+        validation_folds(split, SALINAS_A, 1, seed=0)

@@ -82,6 +82,20 @@ def test_resume_under_ddp_ends_with_the_same_weights(single_run: Path, tmp_path:
     assert _max_diff(single_run / "last.pt", run_dir / "last.pt") < 1e-5
 
 
+def test_the_mssfe_recipe_under_ddp_matches_one_rank(tmp_path: Path) -> None:
+    """Semi-supervised batches, class-balanced order, the weight average and spectral
+    augmentation split over two ranks: the weights and their average of one rank."""
+    one = _launch(1, tmp_path / "one", "--recipe", "mssfe")
+    two = _launch(2, tmp_path / "two", "--recipe", "mssfe")
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert _max_diff(tmp_path / "one" / "last.pt", tmp_path / "two" / "last.pt") < 1e-5
+    a, b = (load_checkpoint(tmp_path / d / "best.pt")["model"] for d in ("one", "two"))
+    assert max(float((a[k].double() - b[k].double()).abs().max()) for k in a) < 1e-5
+    metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    assert metrics["recipe"] == "mssfe v1*" and metrics["world_size"] == 2  # * : TTA off
+
+
 def test_cpu_sync_batchnorm_keeps_the_state_dict_layout() -> None:
     model = torch.nn.Sequential(torch.nn.Conv3d(1, 4, 3), torch.nn.BatchNorm3d(4))
     before = model.state_dict()

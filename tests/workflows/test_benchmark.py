@@ -350,3 +350,51 @@ def test_a_class_without_test_pixels_shows_a_dash_not_nan() -> None:
     assert "| Alfalfa | " + " | ".join(["–"] * 7) + " |" in disjoint_part
     assert "–: no test pixel of the class in any seed" in disjoint_part
     assert "no test pixel" not in random_part and "| Alfalfa | –" not in random_part
+
+
+def test_two_recipes_run_side_by_side_on_the_same_splits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--recipe paper mssfe: one row per (model, recipe), each named with its SSL pool, each
+    network paired with MS²FENet of its own recipe, and mssfe compare ranks within a recipe."""
+    out = tmp_path / "bench"
+    argv = ["benchmark", "--scenes", "SalinasA", "--models", "svm", SMALL_NET]
+    argv += ["--split", "random:5", "--seeds", "1", "--epochs", "2", "--max-test", "300"]
+    argv += ["--recipe", "paper", "mssfe:tta=false", "--threads", "1", "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [(r["model"], r["recipe"]) for r in rows] == [
+        ("svm", "paper"),
+        ("ms2fenet[patch_size=9,n_components=12]", "paper"),
+        ("svm", "mssfe:tta=false"),
+        ("ms2fenet[patch_size=9,n_components=12]", "mssfe:tta=false"),
+    ]
+    by_recipe = {(r["model"][:3], r["recipe"]): r for r in rows}
+    net = by_recipe[("ms2", "mssfe:tta=false")]
+    assert (net["recipe_version"], net["ssl_pool"], net["tta"]) == ("mssfe v1*", "inductive", False)
+    assert net["labelled_train_pixels"] == 30 and net["epochs"] == [2]
+    assert by_recipe[("svm", "mssfe:tta=false")]["ssl_pool"] == "none"  # no SSL for a classic model
+    assert by_recipe[("ms2", "paper")]["ssl_pool"] == "none"
+    assert (out / "SalinasA/random-5/ms2fenet-patch_size-9-n_components-12/seed0").is_dir()
+    assert (out / "SalinasA/random-5/svm_mssfe-tta-false/seed0/metrics.json").is_file()
+    md = (out / "results.md").read_text()
+    assert "| model | recipe | SSL pool | OA % |" in md
+    assert "| ms2fenet[patch_size=9,n_components=12] | mssfe v1* | inductive |" in md
+    assert "| svm | paper v1 | none |" in md
+    capsys.readouterr()
+    assert main(["compare", str(out), "--reference", "ms2fenet[patch_size=9,n_components=12]"]) == 0
+    text = capsys.readouterr().out
+    assert "| SalinasA (real) | `random:5` | paper | none |" in text
+    assert "| SalinasA (real) | `random:5` | mssfe:tta=false | inductive |" in text
+    assert "Under recipe `mssfe:tta=false`: first in" in text
+
+
+def test_a_table_of_paper_rows_names_no_recipe() -> None:
+    """Tables written before recipes (all paper) render as they did: no recipe column."""
+    table = (
+        Path(__file__).resolve().parents[2] / "benchmarks/results/issue6/sa_limited/results.json"
+    )
+    data = json.loads(table.read_text())
+    text = format_markdown(data["meta"], data["rows"])
+    assert "recipe" not in text.lower() and "SSL pool" not in text
+    assert "| model | OA % | ΔOA vs ms2fenet" in text

@@ -399,3 +399,39 @@ def test_mssfe_predict_geotiff_opens_in_a_gis_with_codes_and_names(
         probs = np.moveaxis(dataset.read(), 0, -1)
     index = np.searchsorted(SALINAS_A_CODES, values)
     np.testing.assert_array_equal(probs.argmax(axis=2), index)
+
+
+def test_test_time_augmentation_makes_the_map_turn_with_the_scene(
+    loaded: LoadedRun, cube: np.ndarray
+) -> None:
+    """With the 8 flips/rotations averaged, rotating the scene rotates the map (probabilities to
+    rounding), although the network's own outputs change when its patches turn."""
+    small = np.ascontiguousarray(cube[:10, :12])
+    turned = np.ascontiguousarray(np.rot90(small, 1, axes=(0, 1)))
+    with_tta = predict_scene([loaded], small, progress=False, tta=True)
+    turned_tta = predict_scene([loaded], turned, progress=False, tta=True)
+    np.testing.assert_allclose(
+        np.rot90(with_tta.confidence, 1), turned_tta.confidence, rtol=1e-4, atol=1e-6
+    )
+    assert (np.rot90(with_tta.class_map, 1) == turned_tta.class_map).mean() > 0.99  # ties aside
+    features = loaded.preprocessor.transform(small)
+    x, _ = PatchDataset(features, np.arange(20), None, loaded.patch_size).get_batch(range(20))
+    with torch.inference_mode():
+        plain = loaded.model(x)
+        rotated = loaded.model(torch.rot90(x, 1, dims=(-2, -1)))
+    assert float((plain - rotated).abs().max()) > 1e-4  # the symmetry comes from the averaging
+    assert loaded.tta is False  # a paper run: no TTA unless asked
+
+
+def test_predict_records_whether_it_averaged_flips(
+    shared_run: Path, cube: np.ndarray, tmp_path: Path
+) -> None:
+    from mssfe.workflows.predict import run_predict
+
+    small = tmp_path / "small.npy"
+    np.save(small, cube[:10, :12])
+    done = run_predict(
+        [shared_run], tmp_path / "map", cube=str(small), progress=False, tta=True, device="cpu"
+    )
+    assert done is not None and done.tta is True
+    assert json.loads((tmp_path / "map" / "prediction.json").read_text())["tta"] == [True]

@@ -222,9 +222,12 @@ class PatchDataset(Dataset[tuple[torch.Tensor, int]]):
 
 # The 8 dihedral transforms of the square: rotate by k * 90 degrees, then flip or not.
 _DIHEDRAL = tuple((k, flip) for flip in (False, True) for k in range(4))
+N_DIHEDRAL = len(_DIHEDRAL)
 
 
-def _dihedral(x: torch.Tensor, which: int) -> torch.Tensor:
+def dihedral(x: torch.Tensor, which: int) -> torch.Tensor:
+    """Transform ``which`` (0..7; 0 = identity) of the 8 flips/rotations of the last two
+    (spatial) dims of ``x`` ``(..., p, p)``: test-time augmentation averages all eight."""
     k, flip = _DIHEDRAL[which]
     out = torch.rot90(x, k, dims=(-2, -1)) if k else x
     return torch.flip(out, dims=(-1,)) if flip else out
@@ -252,5 +255,5 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     for which in range(len(_DIHEDRAL)):
         members = torch.nonzero(choice == which).squeeze(1)
         if members.numel():
-            out[members] = _dihedral(x[members], which)
+            out[members] = dihedral(x[members], which)
     return out

@@ -136,6 +136,13 @@ def parse_split(text: str) -> SplitSpec:
 # --------------------------------------------------------------------------- the split
 
 
+def _within(shape: tuple[int, int], idx: np.ndarray, patch_size: int) -> np.ndarray:
+    """``(H * W,)`` bool: pixels within Chebyshev ``patch_size // 2`` of any pixel of ``idx``."""
+    mask = np.zeros(shape[0] * shape[1], dtype=bool)
+    mask[idx] = True
+    return ndimage.maximum_filter(mask.reshape(shape), size=patch_size, mode="constant").ravel()
+
+
 def compute_leakage(
     shape: tuple[int, int], train_idx: np.ndarray, test_idx: np.ndarray, patch_size: int
 ) -> float:
@@ -149,12 +156,7 @@ def compute_leakage(
     test = np.asarray(test_idx, dtype=np.int64)
     if test.size == 0:
         return 0.0
-    mask = np.zeros(shape[0] * shape[1], dtype=bool)
-    mask[np.asarray(train_idx, dtype=np.int64)] = True
-    dilated = ndimage.maximum_filter(
-        mask.reshape(shape), size=patch_size, mode="constant", cval=False
-    )
-    return float(dilated.ravel()[test].mean())
+    return float(_within(shape, np.asarray(train_idx, dtype=np.int64), patch_size)[test].mean())
 
 
 def _as_index(values: Any, name: str, n_pixels: int, file: str | None = None) -> np.ndarray:
@@ -230,6 +232,27 @@ class Split:
         (notes, protocol text and guard patch size do not)."""
         return self.shape == other.shape and all(
             np.array_equal(getattr(self, n), getattr(other, n)) for n in ("train", "val", "test")
+        )
+
+    def with_val_in_train(self) -> Split:
+        """The same split with its validation pixels moved to train (val empty), noted.
+
+        Why: a fixed training schedule selects no epoch, so validation pixels would be
+        wasted labels. Carving happens inside each class's training pixels, so the result has
+        exactly the train pixels of the same protocol made with ``val_fraction=0``.
+        """
+        if self.val.size == 0:
+            return self
+        note = f"{self.val.size} validation pixels moved to train (no validation used)"
+        return Split(
+            self.shape,
+            np.union1d(self.train, self.val),
+            self.val[:0],
+            self.test,
+            self.protocol,
+            self.seed,
+            self.patch_size,
+            (*self.notes, note),
         )
 
     def leakage(self) -> float:
@@ -486,10 +509,7 @@ def _apply_guard(
     notes: list[str],
 ) -> np.ndarray:
     """Drop test pixels within Chebyshev distance patch_size // 2 of any train/val pixel."""
-    mask = np.zeros(shape[0] * shape[1], dtype=bool)
-    mask[seen] = True
-    near = ndimage.maximum_filter(mask.reshape(shape), size=patch_size, mode="constant")
-    hit = near.ravel()[test]
+    hit = _within(shape, seen, patch_size)[test]
     notes.append(
         f"guard band of {patch_size // 2} pixels removed {int(hit.sum())} of {test.size} "
         "test pixels"
@@ -617,6 +637,114 @@ def subsample_test(split: Split, labels: np.ndarray, max_test: int, *, seed: int
         split.patch_size,
         (*split.notes, note),
     )
+
+
+# --------------------------------------------------------------------------- validation folds
+
+
+def _fold_block(split: Split) -> int | None:
+    """The block a disjoint split's folds are cut in (None: a split of single pixels)."""
+    try:
+        spec = parse_split(split.protocol)
+    except ConfigError:
+        return None
+    if spec.kind != "disjoint":
+        return None
+    return spec.block if spec.block is not None else auto_block_size(split.shape, split.patch_size)
+
+
+def _fold_groups(idx: np.ndarray, width: int, block: int | None, k: int) -> np.ndarray:
+    """What moves to a fold together: a pixel, or a spatial block, halved (as the disjoint
+    split does) until the class's pixels span at least ``k`` blocks."""
+    if block is None:
+        return idx
+    ids = _block_ids(idx, width, block)
+    while block > 1 and np.unique(ids).size < k:
+        block = max(1, block // 2)
+        ids = _block_ids(idx, width, block)
+    return ids
+
+
+def validation_folds(
+    split: Split,
+    labels: np.ndarray,
+    k: int,
+    *,
+    seed: int,
+    val_fraction: float = 0.1,
+    guard: bool = True,
+) -> list[Split]:
+    """``k`` splits that hold out, in turn, one fold of ``split``'s labelled training pixels.
+
+    Why: a training recipe must be chosen without its test pixels. Fold ``i``'s test set is
+    the ``i``-th fold of ``split.train`` + ``split.val``, its training pixels the other folds
+    (with validation pixels carved as :func:`make_split` does); ``split.test`` is never used
+    and its labels are never read. Folds are stratified by class; a disjoint split's folds are
+    made of whole blocks and, with ``guard``, the same guard band, so they leak no more than
+    it does (a disjoint split's training blocks are often too small and too close for a
+    guarded fold to keep any pixel: ``guard=False`` keeps the blocks, not the band).
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 2:
+        raise ConfigError(f"folds: expected an integer >= 2, got {k!r}")
+    flat = split._flat_labels(labels)
+    labelled = np.union1d(split.train, split.val)
+    block = _fold_block(split)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 3]))
+    fold_of = np.empty(labelled.size, dtype=np.int64)
+    for cls in np.unique(flat[labelled]):
+        members = flat[labelled] == cls
+        groups = _fold_groups(labelled[members], split.shape[1], block, k)
+        ids = np.unique(groups)
+        dealt = np.empty(ids.size, dtype=np.int64)
+        dealt[rng.permutation(ids.size)] = np.arange(ids.size) % k
+        fold_of[members] = dealt[np.searchsorted(ids, groups)]
+    guarded = guard and block is not None
+    folds = []
+    for i in range(k):
+        held, kept = labelled[fold_of == i], labelled[fold_of != i]
+        by_class = {int(c): kept[flat[kept] == c] for c in np.unique(flat[kept])}
+        train, val = _carve_val(by_class, val_fraction, rng)
+        notes = [f"validation fold {i + 1} of {k} of the training pixels"]
+        if guarded:
+            seen = np.union1d(train, val)
+            held = _apply_guard(split.shape, seen, held, split.patch_size, flat, notes)
+        protocol = f"{split.protocol} fold {i + 1}/{k}"
+        folds.append(
+            Split(
+                split.shape, train, val, held, protocol, split.seed, split.patch_size, tuple(notes)
+            )
+        )
+    return folds
+
+
+# --------------------------------------------------------------------------- unlabelled pools
+
+UnlabelledPool = Literal["inductive", "transductive"]
+
+
+def unlabelled_pool(
+    split: Split, labels: np.ndarray, pool: UnlabelledPool, patch_size: int
+) -> np.ndarray:
+    """Flat indices (sorted int64) of the pixels semi-supervised training may use unlabelled.
+
+    ``transductive``: every pixel that is neither a training nor a validation pixel (test
+    pixels included; their labels are never read). ``inductive``: only pixels that carry no
+    ground-truth label; when the split lets no test patch see a training pixel (leakage 0, as
+    every ``disjoint`` split), the pixels whose ``patch_size`` window holds a test pixel are
+    dropped too, so no training patch sees a test pixel either. Only ``labels == 0`` is read,
+    never a test pixel's class.
+    """
+    n_pixels = split.shape[0] * split.shape[1]
+    if pool == "transductive":
+        return np.setdiff1d(np.arange(n_pixels), np.union1d(split.train, split.val)).astype(
+            np.int64
+        )
+    if pool != "inductive":
+        raise ConfigError(f"recipe.ssl: expected inductive or transductive, got {pool!r}")
+    candidate = split._flat_labels(labels) == 0
+    if split.test.size and split.leakage() == 0.0:
+        candidate &= ~_within(split.shape, split.test, patch_size)
+    return np.flatnonzero(candidate).astype(np.int64)
 
 
 # --------------------------------------------------------------------------- split files

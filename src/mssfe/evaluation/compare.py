@@ -18,6 +18,18 @@ import numpy as np
 
 from mssfe.evaluation.metrics import format_pm
 
+PAPER = "paper"  # the recipe of every table written before recipes existed
+
+
+def row_recipe(row: Mapping[str, Any]) -> str:
+    """The training recipe of a benchmark row (a row written before recipes: ``paper``)."""
+    return str(row.get("recipe") or PAPER)
+
+
+def has_recipes(rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether rows need their recipe named: rows of ``paper`` alone render as they always did."""
+    return any(row_recipe(r) != PAPER for r in rows)
+
 
 @dataclass(frozen=True)
 class Paired:
@@ -65,6 +77,11 @@ class Standing:
     n_models: int
     rival: Mapping[str, Any] | None  # the best other model by mean OA
     pairs: Mapping[str, Paired]  # every other model (with a common seed): it minus the reference
+    recipe: str = PAPER  # every model of this standing was trained with this recipe
+
+    @property
+    def ssl_pool(self) -> str:
+        return str(self.reference.get("ssl_pool") or "none")
 
     @property
     def paired(self) -> Paired | None:
@@ -94,13 +111,19 @@ def _budget(meta: Mapping[str, Any]) -> str:
 def table_standings(
     meta: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], reference: str, source: str
 ) -> list[Standing]:
-    """The reference model's standing in every (scene, split) of one benchmark table's rows.
+    """The reference model's standing in every (scene, split, recipe) of one table's rows:
+    it is ranked against the models trained with the same recipe.
 
-    A (scene, split) the reference did not run in is left out.
+    A (scene, split, recipe) the reference did not run in is left out.
     """
     found: list[Standing] = []
-    for scene, protocol in dict.fromkeys((r["scene"], r["protocol"]) for r in rows):
-        sub = [r for r in rows if r["scene"] == scene and r["protocol"] == protocol]
+    groups = dict.fromkeys((r["scene"], r["protocol"], row_recipe(r)) for r in rows)
+    for scene, protocol, recipe in groups:
+        sub = [
+            r
+            for r in rows
+            if r["scene"] == scene and r["protocol"] == protocol and row_recipe(r) == recipe
+        ]
         ref = next((r for r in sub if r["model"] == reference), None)
         if ref is None:
             continue
@@ -118,6 +141,7 @@ def table_standings(
                 n_models=len(sub),
                 rival=others[0] if others else None,
                 pairs={m: p for m, p in pairs.items() if p is not None},
+                recipe=recipe,
             )
         )
     return found
@@ -135,7 +159,8 @@ def _ratio(numerator: Any, denominator: Any) -> str:
 
 
 def format_standings(found: Sequence[Standing], reference: str) -> str:
-    """Markdown: one row per (table, scene, split), then one plain sentence per row."""
+    """Markdown: one row per (table, scene, split[, recipe]), then one plain sentence per row."""
+    recipes = any(s.recipe != PAPER for s in found)
     lines = [
         f"# Where `{reference}` wins and where it loses",
         "",
@@ -145,18 +170,27 @@ def format_standings(found: Sequence[Standing], reference: str) -> str:
         f"`{reference}`'s on the same split and test pixels, seed by seed (mean ± std in points; "
         f"in brackets the seeds the rival won). Beats: other models whose paired mean is below "
         f"`{reference}`'s. FLOPs ratio: the rival's FLOPs per pixel over `{reference}`'s. "
-        "Scenes named `-sim` are simulated.",
+        "Scenes named `-sim` are simulated."
+        + (
+            " Recipe: how every model of the row was trained (ranks and pairs are within it); "
+            "SSL pool: the unlabelled pixels its semi-supervised part used (inductive: pixels "
+            "without a label; transductive: every pixel not trained on, test labels never read)."
+            if recipes
+            else ""
+        ),
         "",
-        f"| scene | split | leakage | seeds | budget | `{reference}` OA % | rank | rival (OA %) "
-        "| paired Δ rival | beats | FLOPs ratio | table |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| scene | split{' | recipe | SSL pool' if recipes else ''} | leakage | seeds | budget "
+        f"| `{reference}` OA % | rank | rival (OA %) | paired Δ rival | beats | FLOPs ratio "
+        "| table |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if recipes else ""),
     ]
     for s in found:
         ref, rival = s.reference, s.rival
         kind = "simulated" if s.simulated else "real"
         rival_text = "-" if rival is None else f"{rival['model']} ({rival['oa_mean'] * 100:.2f})"
         lines.append(
-            f"| {s.scene} ({kind}) | `{s.protocol}` | {_leakage(ref)} "
+            f"| {s.scene} ({kind}) | `{s.protocol}`"
+            f"{f' | {s.recipe} | {s.ssl_pool}' if recipes else ''} | {_leakage(ref)} "
             f"| {len(ref.get('seeds') or [])} | {s.budget} "
             f"| {format_pm(ref['oa_mean'], ref.get('oa_std', float('nan')))} "
             f"| {s.rank} of {s.n_models} | {rival_text} | {s.paired or '-'} "
@@ -165,17 +199,31 @@ def format_standings(found: Sequence[Standing], reference: str) -> str:
             f"| {s.source} |"
         )
     lines += ["", "In words:", ""]
-    lines += [f"- {_sentence(s, reference)}" for s in found]
+    lines += [f"- {_sentence(s, reference, recipes)}" for s in found]
     first = sum(s.rank == 1 for s in found)
     lines += [
         "",
-        f"`{reference}` is first in {first} of the {len(found)} (table, scene, split) rows above.",
+        f"`{reference}` is first in {first} of the {len(found)} (table, scene, split"
+        f"{', recipe' if recipes else ''}) rows above.",
     ]
+    if recipes:
+        for recipe in dict.fromkeys(s.recipe for s in found):
+            mine = [s for s in found if s.recipe == recipe]
+            level = sum(
+                s.rank == 1 or (s.paired is not None and s.paired.mean <= s.paired.sem)
+                for s in mine
+            )
+            lines.append(
+                f"Under recipe `{recipe}`: first in {sum(s.rank == 1 for s in mine)} of "
+                f"{len(mine)} rows, first or within one standard error of the best in {level}."
+            )
     return "\n".join(lines) + "\n"
 
 
-def _sentence(s: Standing, reference: str) -> str:
+def _sentence(s: Standing, reference: str, recipes: bool = False) -> str:
     where = f"{s.scene} `{s.protocol}`"
+    if recipes:
+        where += f" (recipe `{s.recipe}`, SSL pool {s.ssl_pool})"
     if s.rival is None or s.runner_up_gap is None:
         return f"{where}: `{reference}` is the only model."
     rival = s.rival["model"]

@@ -26,6 +26,7 @@ from mssfe.evaluation.metrics import compute_metrics
 from mssfe.models import create_model, get_model_spec
 from mssfe.training.config import RunConfig, config_to_toml
 from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data, resolve
+from mssfe.training.recipes import recipe_record
 from mssfe.training.rundir import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -96,6 +97,7 @@ def train_classic(
             "test_pixels_per_s": pixels_per_s,
             "n_fit": len(y_fit),
             "fitted": fitted_parameters(estimator),
+            **recipe_record(config.recipe, network=False),
         },
     )
     return RunResult(run_dir, metrics, 0, 0, train_seconds, pixels_per_s)

@@ -1,7 +1,10 @@
 """Run configuration as frozen dataclasses, read from TOML and overridden from the CLI.
 
 ``None`` in :class:`OptimConfig` means "the model's own default" (the registry's training
-defaults); :func:`resolve` fills those in so the run directory records every value used.
+defaults, under the recipe's); ``None`` in :class:`RecipeConfig` means "the named recipe's
+value". :func:`mssfe.training.prepare.resolve` fills both in, so the run directory records every
+value used. A config.toml without a ``[recipe]`` table (written before recipes existed) is the
+``paper`` recipe.
 """
 
 from __future__ import annotations
@@ -53,6 +56,31 @@ class OptimConfig:
 
 
 @dataclass(frozen=True)
+class RecipeConfig:
+    """How a network is trained beyond its optimiser: a named, versioned recipe and its parts.
+
+    ``name`` and ``version`` pick a recipe of :mod:`mssfe.training.recipes` (``version``
+    ``None``: its latest); every part left ``None`` takes that recipe's value, a part given
+    overrides it on its own. Every part works for every torch network.
+    """
+
+    name: str = "paper"
+    version: int | None = None
+    # "val": early stopping and the best epoch on the validation pixels; "last": a fixed
+    # schedule on all labelled pixels (the split's validation pixels train too), last weights
+    selection: str | None = None
+    ema: float | None = None  # decay of a moving average of the weights; 0 = off
+    spectral_augment: float | None = None  # strength of band gain/offset, illumination, noise
+    mix: float | None = None  # share of training patches mixed with a same-class patch
+    class_balance: str | None = None  # "none", "sampler" or "loss"
+    ssl: str | None = None  # unlabelled pool of consistency training: none/inductive/transductive
+    ssl_threshold: float | None = None  # teacher confidence a pseudo-label needs
+    ssl_weight: float | None = None  # weight of the unlabelled loss
+    ssl_ratio: float | None = None  # unlabelled patches per labelled patch in a step
+    tta: bool | None = None  # average the 8 flips/rotations at evaluation
+
+
+@dataclass(frozen=True)
 class RuntimeConfig:
     """Where and how it runs; does not change results on CPU (deterministic)."""
 
@@ -72,6 +100,7 @@ class RunConfig:
     model_args: dict[str, Any] = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+    recipe: RecipeConfig = field(default_factory=RecipeConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     seed: int = 0
 

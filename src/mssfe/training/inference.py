@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mssfe.data.patches import PatchDataset
+from mssfe.data.patches import N_DIHEDRAL, PatchDataset, dihedral
 from mssfe.data.preprocess import Preprocessor
 from mssfe.data.scenes import Scene
 from mssfe.data.splits import Split
@@ -24,7 +24,7 @@ from mssfe.models import create_model, get_model_spec
 from mssfe.training.checkpoint import load_checkpoint
 from mssfe.training.config import load_config
 from mssfe.training.distributed import DistContext, unwrap
-from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data
+from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data, resolve
 from mssfe.training.rundir import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
@@ -48,6 +48,34 @@ def _forward_chunk(model: nn.Module, device: torch.device, batch_size: int) -> i
 
 
 @torch.inference_mode()
+def class_probabilities(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    chunk: int,
+    device: torch.device,
+    precision: str = "32",
+    tta: bool = False,
+) -> torch.Tensor:
+    """Softmax probabilities ``(N, K)`` (float32) of patches ``x`` ``(N, 1, C, p, p)``.
+
+    The model (in eval mode) sees ``chunk`` patches per call. ``tta`` averages the
+    probabilities over the 8 flips/rotations of every patch (8x the forward passes): a
+    prediction that does not depend on the patch's orientation, which no scene fixes.
+    """
+    views = range(N_DIHEDRAL) if tta else range(1)
+    total: torch.Tensor | None = None
+    for which in views:
+        view = dihedral(x, which) if which else x
+        with autocast(device, precision):
+            logits = torch.cat([model(part) for part in torch.split(view, chunk)])
+        p = torch.softmax(logits.float(), dim=1)
+        total = p if total is None else total + p
+    assert total is not None
+    return total / len(views) if tta else total
+
+
+@torch.inference_mode()
 def predict_dataset(
     model: nn.Module,
     dataset: PatchDataset,
@@ -55,11 +83,13 @@ def predict_dataset(
     batch_size: int = 256,
     precision: str = "32",
     forward_chunk: int | None = None,
+    tta: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Class indices (N,) and softmax probabilities (N, K) for every sample of ``dataset``.
 
     ``batch_size`` patches are cut at a time; the model sees ``forward_chunk`` of them per
     call (default: the model's ``cpu_forward_chunk`` on CPU if it has one, else the batch).
+    ``tta``: averaged over the 8 flips/rotations (:func:`class_probabilities`).
     """
     model.eval()
     chunk = forward_chunk or _forward_chunk(model, device, batch_size)
@@ -67,9 +97,9 @@ def predict_dataset(
     for start in range(0, len(dataset), batch_size):
         x, _ = dataset.get_batch(list(range(start, min(start + batch_size, len(dataset)))))
         x = x.to(device, non_blocking=True)
-        with autocast(device, precision):
-            logits = torch.cat([model(part) for part in torch.split(x, chunk)])
-        p = torch.softmax(logits.float(), dim=1).cpu()
+        p = class_probabilities(
+            model, x, chunk=chunk, device=device, precision=precision, tta=tta
+        ).cpu()
         probs.append(p.numpy())
         preds.append(p.argmax(1).numpy())
     if not preds:
@@ -109,16 +139,18 @@ def evaluate_prepared(
     device: torch.device,
     precision: str = "32",
     ctx: DistContext | None = None,
+    tta: bool = False,
 ) -> tuple[Metrics, float]:
     """Test-set metrics and inference throughput (pixels/s, preprocessing excluded).
 
     Under torchrun each rank predicts its slice of the test pixels; the slices are gathered so
-    every rank computes the metrics of the whole test set.
+    every rank computes the metrics of the whole test set. ``tta``: see
+    :func:`class_probabilities`.
     """
     ctx = ctx or DistContext()
     test_ds = data.dataset("test", ctx.local_slice(len(data.split.test)))
     t0 = time.perf_counter()
-    pred, _ = predict_dataset(model, test_ds, device, precision=precision)
+    pred, _ = predict_dataset(model, test_ds, device, precision=precision, tta=tta)
     seconds = time.perf_counter() - t0
     pred = ctx.gather(pred)
     targets = ctx.gather(targets_of(test_ds))
@@ -126,10 +158,21 @@ def evaluate_prepared(
     return compute_metrics(targets, pred, data.scene.n_classes), total_rate
 
 
-def evaluate_run(run_dir: str | Path, *, scene: Scene | None = None) -> Metrics:
-    """Recompute test metrics from a run's best checkpoint, split and preprocessing."""
+def run_tta(run_dir: str | Path) -> bool:
+    """Whether a run's recipe evaluates with test-time augmentation (before recipes: no)."""
+    return bool(resolve(load_config(Path(run_dir) / CONFIG_FILE)).recipe.tta)
+
+
+def evaluate_run(
+    run_dir: str | Path, *, scene: Scene | None = None, tta: bool | None = None
+) -> Metrics:
+    """Recompute test metrics from a run's best checkpoint, split and preprocessing.
+
+    ``tta`` None: as the run's recipe says (a run made before recipes: no test-time
+    augmentation); True/False: with or without the 8 flips/rotations averaged.
+    """
     run_dir = Path(run_dir)
-    config = load_config(run_dir / CONFIG_FILE)
+    config = resolve(load_config(run_dir / CONFIG_FILE))  # no [recipe] table: paper
     if get_model_spec(config.model).kind != "torch":
         raise MssfeError(
             f"{run_dir}: model '{config.model}' keeps no fitted model to re-evaluate (nothing is "
@@ -147,5 +190,6 @@ def evaluate_run(run_dir: str | Path, *, scene: Scene | None = None) -> Metrics:
         config.model, n_bands=data.features.shape[2], n_classes=scene.n_classes, **config.model_args
     ).to(device)
     model.load_state_dict(load_checkpoint(run_dir / BEST_CHECKPOINT, map_location=device)["model"])
-    metrics, _ = evaluate_prepared(model, data, device, config.runtime.precision)
+    use_tta = bool(config.recipe.tta) if tta is None else tta
+    metrics, _ = evaluate_prepared(model, data, device, config.runtime.precision, tta=use_tta)
     return metrics

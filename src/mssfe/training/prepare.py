@@ -12,10 +12,11 @@ import numpy as np
 from mssfe.data.patches import PatchDataset
 from mssfe.data.preprocess import Preprocessor, fit_preprocessor
 from mssfe.data.scenes import Scene, load_scene, load_user_scene
-from mssfe.data.splits import Split, make_split
+from mssfe.data.splits import Split, UnlabelledPool, make_split, unlabelled_pool
 from mssfe.errors import ConfigError
 from mssfe.models import get_model_spec, make_config
 from mssfe.training.config import RunConfig, config_from_dict, config_to_dict
+from mssfe.training.recipes import recipe_optim_defaults, resolve_recipe
 
 FALLBACK_TRAINING: dict[str, Any] = {
     "optimizer": "adam",
@@ -30,10 +31,14 @@ FALLBACK_TRAINING: dict[str, Any] = {
 
 
 def resolve(config: RunConfig) -> RunConfig:
-    """Fill every ``None`` with the model's registry default and expand the model config."""
+    """Fill every ``None``: recipe parts from the named recipe, optimiser values from the user,
+    else the recipe's optimiser defaults, else the model's registry defaults; expand the model
+    config. Idempotent, so a stored config.toml resolves to itself (one written before recipes
+    existed gains ``recipe = paper``, which changes nothing it did)."""
     spec = get_model_spec(config.model)
     model_cfg = make_config(config.model, **config.model_args)
-    defaults = {**FALLBACK_TRAINING, **spec.training}
+    recipe = resolve_recipe(config.recipe)
+    defaults = {**FALLBACK_TRAINING, **spec.training, **recipe_optim_defaults(recipe)}
     filled = {k: (v if v is not None else defaults.get(k)) for k, v in asdict(config.optim).items()}
     # a run directory is resumed and evaluated from any working directory: absolute data paths
     data = {
@@ -46,7 +51,13 @@ def resolve(config: RunConfig) -> RunConfig:
     }
     # through the validating constructor, so a registry default of the wrong type fails here
     return config_from_dict(
-        {**config_to_dict(config), "model_args": asdict(model_cfg), "optim": filled, "data": data},
+        {
+            **config_to_dict(config),
+            "model_args": asdict(model_cfg),
+            "optim": filled,
+            "data": data,
+            "recipe": asdict(recipe),
+        },
         where=f"defaults of model '{config.model}'",
     )
 
@@ -74,6 +85,25 @@ class PreparedData:
             idx = idx[part]
         return self._padded.with_pixels(idx, self.scene.labels.ravel()[idx] - 1)
 
+    def unlabelled(self, pool: UnlabelledPool) -> PatchDataset:
+        """Patches (no targets) of the pixels semi-supervised training may use: see
+        :func:`mssfe.data.splits.unlabelled_pool`; an empty pool is a ConfigError."""
+        idx = unlabelled_pool(self.split, self.scene.labels, pool, self.patch_size)
+        if idx.size == 0:
+            raise ConfigError(
+                f"recipe.ssl: expected a non-empty {pool} pool of unlabelled pixels, got none "
+                f"in {self.scene.name} (every pixel is labelled or next to a test pixel); "
+                "use ssl = 'transductive' or 'none'"
+            )
+        return self._padded.with_pixels(idx, None)
+
+    @cached_property
+    def band_scale(self) -> np.ndarray:
+        """``(C,)`` float32 standard deviation of each feature over the scene (not just the
+        labelled pixels: no label is read), the unit of the spectral augmentation."""
+        flat = self.features.reshape(-1, self.features.shape[2])
+        return flat.std(axis=0, dtype=np.float64).astype(np.float32)
+
 
 def load_scene_for(config: RunConfig) -> Scene:
     d = config.data
@@ -92,7 +122,11 @@ def prepare_data(
     split: Split | None = None,
     preprocessor: Preprocessor | None = None,
 ) -> PreparedData:
-    """Split (unless given) and fit preprocessing on the training pixels (unless given)."""
+    """Split (unless given) and fit preprocessing on the training pixels (unless given).
+
+    With recipe selection ``last`` the split's validation pixels join its training pixels
+    (before the preprocessing is fitted, exactly as if ``val_fraction`` were 0).
+    """
     cfg = config.model_args
     patch_size = int(cfg.get("patch_size") or 1)
     if split is None:
@@ -103,6 +137,8 @@ def prepare_data(
             patch_size=patch_size,
             val_fraction=config.data.val_fraction,
         )
+    if config.recipe.selection == "last":  # a fixed schedule: every labelled pixel trains
+        split = split.with_val_in_train()
     cube = scene.require_cube()
     if preprocessor is None:
         preprocessor = fit_preprocessor(

@@ -111,6 +111,24 @@ def leakage_text(leakage: float) -> str:
     return text
 
 
+def recipe_text(payload: dict[str, Any]) -> str:
+    """How a run was trained and tested, from its metrics.json: the line every printed result
+    carries (a run written before recipes existed is ``paper v1``, no SSL, no TTA)."""
+    tta = "on (8 flips/rotations averaged)" if payload.get("tta") else "off"
+    return (
+        f"recipe {payload.get('recipe', 'paper v1')}, SSL pool {payload.get('ssl_pool', 'none')}, "
+        f"test-time augmentation {tta}"
+    )
+
+
+def _recipe_lines(payload: dict[str, Any]) -> list[str]:
+    """metrics.md's recipe line (none for a run written before recipes existed)."""
+    if "recipe" not in payload:
+        return []
+    text = recipe_text(payload)
+    return ["", text[0].upper() + text[1:] + "."]
+
+
 def format_metrics_markdown(payload: dict[str, Any]) -> str:
     m = payload["metrics"]
     lines = [
@@ -120,6 +138,7 @@ def format_metrics_markdown(payload: dict[str, Any]) -> str:
         f"Split `{payload['protocol']}`, seed {payload['seed']}: {payload['n_train']} train, "
         f"{payload['n_val']} validation, {payload['n_test']} test pixels; "
         f"{leakage_text(payload['leakage'])}.",
+        *_recipe_lines(payload),
         "",
         "| metric | value |",
         "|---|---|",
@@ -211,7 +230,7 @@ def check_same_config(run_dir: Path, config: RunConfig) -> None:
 
     A fixed split file (``file:PATH``) is compared by its pixels, not by its path.
     """
-    stored = comparable(load_config(run_dir / CONFIG_FILE))
+    stored = comparable(resolve(load_config(run_dir / CONFIG_FILE)))  # no [recipe]: paper
     asked = comparable(resolve(config))
     if stored["data"]["split"] != asked["data"]["split"] and _same_split_pixels(
         run_dir, stored["data"]["split"], asked["data"]["split"]

@@ -15,17 +15,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from mssfe.data.patches import PatchDataset, augment_batch
+from mssfe.data.patches import PatchDataset
 from mssfe.data.preprocess import Preprocessor
 from mssfe.data.scenes import Scene
 from mssfe.data.splits import Split
 from mssfe.errors import ConfigError, MssfeError
 from mssfe.models import create_model, get_model_spec
+from mssfe.training.averaging import WeightAverage
+from mssfe.training.batches import (
+    BatchPlan,
+    EpochBatches,
+    TrainBatch,
+    balanced_order,
+    cut_batches,
+    epoch_generator,
+)
 from mssfe.training.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -49,6 +60,7 @@ from mssfe.training.distributed import (
 )
 from mssfe.training.inference import evaluate_loss_acc, evaluate_prepared
 from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data, resolve
+from mssfe.training.recipes import recipe_record
 from mssfe.training.rundir import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
@@ -67,17 +79,6 @@ from mssfe.training.rundir import (
 from mssfe.training.runtime import autocast, resolve_device, seed_everything, set_threads
 from mssfe.utils.atomic import atomic_write_text, ensure_dir
 from mssfe.utils.lock import directory_lock
-
-
-def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-
-
-def _batches(n: int, batch_size: int, order: torch.Tensor) -> list[list[int]]:
-    chunks = [order[i : i + batch_size].tolist() for i in range(0, n, batch_size)]
-    if len(chunks) > 1 and len(chunks[-1]) < 2:  # BatchNorm cannot train on one sample
-        chunks[-2].extend(chunks.pop())
-    return chunks
 
 
 def _make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
@@ -128,7 +129,7 @@ def _better(score: tuple[float, float], best: tuple[float, float] | None) -> boo
 class _Loop:
     """The mutable pieces of one training run (model, optimiser, progress state)."""
 
-    config: RunConfig
+    config: RunConfig  # resolved: every optimiser value and recipe part filled in
     run_dir: Path
     data: PreparedData
     model: nn.Module  # possibly DDP-wrapped
@@ -138,13 +139,21 @@ class _Loop:
     device: torch.device
     ctx: DistContext
     state: dict[str, Any]
+    average: WeightAverage | None = None  # recipe.ema > 0
+
+    def evaluated(self) -> nn.Module:
+        """The network that is validated, saved as best.pt and tested: the weight average
+        when the recipe keeps one, else the trained network itself (unwrapped)."""
+        return self.average.model if self.average is not None else unwrap(self.model)
 
     def checkpoint_state(self) -> dict[str, Any]:
+        extra = {"average": self.average.state_dict()} if self.average is not None else {}
         return {
             "model": unwrap(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng": capture_rng_state(),
+            **extra,
             **self.state,
         }
 
@@ -152,36 +161,14 @@ class _Loop:
         unwrap(self.model).load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         self.scheduler.load_state_dict(ck["scheduler"])
+        if self.average is not None:
+            self.average.load_state_dict(ck["average"])
         restore_rng_state(ck["rng"])
         self.state = {k: ck[k] for k in self.state}
 
 
 def _new_state() -> dict[str, Any]:
     return {"epoch": 0, "best_score": None, "best_epoch": 0, "bad_epochs": 0, "train_seconds": 0.0}
-
-
-class _EpochBatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """The global batches of one epoch, cut and augmented; item ``i`` is batch ``i``.
-
-    Each batch's augmentation draws from a generator seeded by (seed, epoch, batch), so the
-    batches are the same whether DataLoader workers or the main process build them.
-    """
-
-    def __init__(
-        self, dataset: PatchDataset, batches: list[list[int]], seed: int, epoch: int, augment: bool
-    ) -> None:
-        self.dataset, self.batches = dataset, batches
-        self.seed, self.epoch, self.augment = seed, epoch, augment
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.dataset.get_batch(self.batches[i])
-        if self.augment:
-            gen = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 100_003 + i)
-            x = augment_batch(x, gen)
-        return x, y
 
 
 def data_workers(requested: int | None, device: torch.device) -> int:
@@ -194,58 +181,175 @@ def data_workers(requested: int | None, device: torch.device) -> int:
     return 0 if device.type == "cpu" else min(4, max(1, (os.cpu_count() or 2) // 2))
 
 
-def _train_epoch(loop: _Loop, train_ds: PatchDataset, epoch: int) -> tuple[float, float]:
-    """One pass over the training pixels; returns (mean loss, accuracy) over all ranks.
+def _batch_plan(config: RunConfig, data: PreparedData) -> BatchPlan:
+    """Augmentation and unlabelled pixels of the training batches, from the resolved recipe."""
+    r = config.recipe
+    ssl = r.ssl or "none"
+    needs_scale = bool(r.spectral_augment) or ssl != "none"
+    return BatchPlan(
+        dihedral=bool(config.optim.augment),
+        spectral=float(r.spectral_augment or 0.0),
+        mix=float(r.mix or 0.0),
+        band_scale=torch.from_numpy(data.band_scale) if needs_scale else None,
+        unlabelled=None if ssl == "none" else data.unlabelled(ssl),  # type: ignore[arg-type]
+        ssl_ratio=float(r.ssl_ratio or 0.0),
+    )
 
-    Every rank builds the same global batch (same order, same augmentation) and trains on its
-    slice; the loss is weighted so DDP's gradient average equals the global-batch gradient.
-    """
+
+def _epoch_order(config: RunConfig, train_ds: PatchDataset, epoch: int) -> torch.Tensor:
+    """The epoch's order of training positions: a permutation, or class-balanced draws."""
+    gen = epoch_generator(config.seed, epoch)
+    if config.recipe.class_balance == "sampler" and train_ds.targets is not None:
+        return balanced_order(train_ds.targets, gen)
+    return torch.randperm(len(train_ds), generator=gen)
+
+
+def class_weights(targets: np.ndarray, n_classes: int) -> torch.Tensor:
+    """``(K,)`` loss weights inverse to each class's training pixels (mean 1 over the classes
+    present; an absent class weighs 0), so every class counts alike in the loss."""
+    counts = np.bincount(targets, minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.zeros(n_classes)
+    weights[present] = counts[present].sum() / (present.sum() * counts[present])
+    return torch.from_numpy(weights).float()
+
+
+@dataclass
+class _StepLoss:
+    """Sums over one epoch's steps, reduced over ranks at its end."""
+
+    loss: float = 0.0
+    correct: float = 0.0
+    seen: float = 0.0
+    confident: float = 0.0  # unlabelled patches whose pseudo-label passed the threshold
+    unlabelled: float = 0.0
+
+
+def _labelled_loss(
+    logits: torch.Tensor,
+    y: torch.Tensor,
+    y_global: torch.Tensor,
+    weights: torch.Tensor | None,
+    world_size: int,
+) -> torch.Tensor:
+    """Cross-entropy of this rank's slice, scaled so that DDP's gradient average equals the
+    gradient of the global batch's (class-weighted) mean."""
+    if weights is None:
+        return F.cross_entropy(logits.float(), y) * (len(y) * world_size / len(y_global))
+    w = weights.to(logits.device)
+    local, total = float(w[y].sum()), float(weights[y_global].sum())
+    return F.cross_entropy(logits.float(), y, weight=w) * (local * world_size / max(total, 1e-12))
+
+
+def _pseudo_labels(
+    teacher: nn.Module, weak: torch.Tensor, threshold: float, loop: _Loop
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The teacher's classes ``(U,)`` of the weak views and which are confident ``(U,)``."""
+    teacher.eval()
+    with torch.no_grad(), autocast(loop.device, loop.config.runtime.precision):
+        probs = torch.softmax(teacher(weak).float(), dim=1)
+    confidence, labels = probs.max(dim=1)
+    return labels, confidence >= threshold
+
+
+def _train_step(
+    loop: _Loop, batch: TrainBatch, weights: torch.Tensor | None, sums: _StepLoss
+) -> None:
+    """One optimiser step on this rank's slice of a global batch (labelled, then unlabelled)."""
     cfg, ctx, device = loop.config, loop.ctx, loop.device
-    order = torch.randperm(len(train_ds), generator=_epoch_generator(cfg.seed, epoch))
-    batches = _batches(len(train_ds), int(cfg.optim.batch_size or 64), order)
+    part = ctx.local_slice(len(batch.y))
+    x = batch.x[part].to(device, non_blocking=True)
+    y = batch.y[part].to(device, non_blocking=True)
+    teacher_out = None
+    if batch.weak is not None and batch.strong is not None:
+        upart = ctx.local_slice(len(batch.weak))
+        teacher = loop.evaluated()
+        was_training = teacher.training
+        teacher_out = _pseudo_labels(
+            teacher, batch.weak[upart].to(device), float(cfg.recipe.ssl_threshold or 1.0), loop
+        )
+        teacher.train(was_training)
+        x = torch.cat([x, batch.strong[upart].to(device)])
+    loop.optimizer.zero_grad(set_to_none=True)
+    with autocast(device, cfg.runtime.precision):
+        all_logits = loop.model(x)
+    logits = all_logits[: len(y)]
+    total = _labelled_loss(logits, y, batch.y, weights, ctx.world_size)
+    if teacher_out is not None and batch.weak is not None:
+        pseudo, confident = teacher_out
+        per_pixel = F.cross_entropy(all_logits[len(y) :].float(), pseudo, reduction="none")
+        unlabelled = (per_pixel * confident).sum() / len(batch.weak)  # over the global batch
+        total = total + float(cfg.recipe.ssl_weight or 0.0) * unlabelled * ctx.world_size
+        sums.confident += float(confident.sum())
+        sums.unlabelled += len(pseudo)
+    loop.scaler.scale(total).backward()
+    loop.scaler.step(loop.optimizer)
+    loop.scaler.update()
+    if loop.average is not None:
+        loop.average.update(unwrap(loop.model))
+    sums.loss += float(F.cross_entropy(logits.detach().float(), y)) * len(y)
+    sums.correct += int((logits.argmax(1) == y).sum())
+    sums.seen += len(y)
+
+
+def _train_epoch(loop: _Loop, train_ds: PatchDataset, epoch: int) -> dict[str, float]:
+    """One pass over the training pixels; returns the mean loss and accuracy over all ranks
+    (and, with SSL, the share of unlabelled patches that got a confident pseudo-label).
+
+    Every rank builds the same global batch (same order, same augmentation, same unlabelled
+    pixels) and trains on its slice; the losses are weighted so DDP's gradient average equals
+    the global-batch gradient.
+    """
+    cfg, device = loop.config, loop.device
+    order = _epoch_order(cfg, train_ds, epoch)
+    batches = cut_batches(len(order), int(cfg.optim.batch_size or 64), order)
+    plan = _batch_plan(cfg, loop.data)
     loader = DataLoader(
-        _EpochBatches(train_ds, batches, cfg.seed, epoch, bool(cfg.optim.augment)),
+        EpochBatches(train_ds, batches, cfg.seed, epoch, plan),
         batch_size=None,  # each item already is a batch
         num_workers=data_workers(cfg.runtime.workers, device),
         pin_memory=device.type == "cuda",
     )
-    loss_fn = nn.CrossEntropyLoss()
+    weights = None
+    if cfg.recipe.class_balance == "loss" and train_ds.targets is not None:
+        weights = class_weights(train_ds.targets, loop.data.scene.n_classes)
     loop.model.train()
-    total_loss, correct, seen = 0.0, 0, 0
-    for batch, (x, y) in zip(batches, loader, strict=True):
-        part = ctx.local_slice(len(batch))
-        x, y = x[part].to(device, non_blocking=True), y[part].to(device, non_blocking=True)
-        loop.optimizer.zero_grad(set_to_none=True)
-        with autocast(device, cfg.runtime.precision):
-            logits = loop.model(x)
-            loss = loss_fn(logits.float(), y)
-        weight = len(y) * ctx.world_size / len(batch)
-        loop.scaler.scale(loss * weight).backward()
-        loop.scaler.step(loop.optimizer)
-        loop.scaler.update()
-        total_loss += float(loss.detach()) * len(y)
-        correct += int((logits.argmax(1) == y).sum())
-        seen += len(y)
+    sums = _StepLoss()
+    for batch in loader:
+        _train_step(loop, batch, weights, sums)
     loop.scheduler.step()
-    loss_sum, correct_sum, n = ctx.sum([total_loss, float(correct), float(seen)])
-    return loss_sum / max(n, 1.0), correct_sum / max(n, 1.0)
+    loss, correct, seen, confident, unlabelled = loop.ctx.sum(
+        [sums.loss, sums.correct, sums.seen, sums.confident, sums.unlabelled]
+    )
+    out = {"loss": loss / max(seen, 1.0), "train_acc": correct / max(seen, 1.0)}
+    if plan.unlabelled is not None:
+        out["ssl_confident"] = confident / max(unlabelled, 1.0)
+    return out
 
 
 def _end_epoch(
     loop: _Loop, epoch: int, seconds: float, metrics: dict[str, float], has_val: bool
 ) -> None:
-    """Early-stopping bookkeeping, the epoch's log line and checkpoints (rank 0 writes)."""
+    """Early-stopping bookkeeping, the epoch's log line and checkpoints (rank 0 writes).
+
+    Selection ``last`` keeps the last epoch's network: best.pt is written at the last epoch.
+    """
     state = loop.state
-    score = (
-        (metrics["val_acc"], metrics["val_loss"])
-        if has_val
-        else (-metrics["loss"], metrics["loss"])
-    )
     state["train_seconds"] += seconds
     state["epoch"] = epoch
-    improved = _better(score, state["best_score"])
+    if loop.config.recipe.selection == "last":
+        improved = epoch >= int(loop.config.optim.max_epochs or 1)
+    else:
+        score = (
+            (metrics["val_acc"], metrics["val_loss"])
+            if has_val
+            else (-metrics["loss"], metrics["loss"])
+        )
+        improved = _better(score, state["best_score"])
+        if improved:
+            state["best_score"] = score
     if improved:
-        state.update(best_score=score, best_epoch=epoch, bad_epochs=0)
+        state.update(best_epoch=epoch, bad_epochs=0)
     else:
         state["bad_epochs"] += 1
     if not loop.ctx.is_main:
@@ -253,7 +357,7 @@ def _end_epoch(
     if improved:
         save_checkpoint(
             loop.run_dir / BEST_CHECKPOINT,
-            {"model": unwrap(loop.model).state_dict(), "epoch": epoch},
+            {"model": loop.evaluated().state_dict(), "epoch": epoch},
         )
     entry = {
         "epoch": epoch,
@@ -269,7 +373,7 @@ def _start(config: RunConfig | None, run_dir: Path, resume: bool) -> RunConfig:
     if resume:
         if not (run_dir / CONFIG_FILE).exists():
             raise MssfeError(f"{run_dir}: nothing to resume (no {CONFIG_FILE})")
-        return load_config(run_dir / CONFIG_FILE)
+        return resolve(load_config(run_dir / CONFIG_FILE))  # no [recipe] table: paper
     if config is None:
         raise ConfigError("train() needs a config unless resume=True")
     if (run_dir / LAST_CHECKPOINT).exists():
@@ -342,6 +446,7 @@ def _train(
     ).to(device)
     model = wrap_ddp(model, device, ctx)  # before the optimiser: it replaces batch-norm layers
     optimizer = _make_optimizer(model, config)
+    ema = float(config.recipe.ema or 0.0)
     loop = _Loop(
         config,
         run_dir,
@@ -353,6 +458,7 @@ def _train(
         device,
         ctx,
         _new_state(),
+        WeightAverage(unwrap(model), ema) if ema > 0 else None,
     )
     if resume and (run_dir / LAST_CHECKPOINT).exists():
         loop.restore(load_checkpoint(run_dir / LAST_CHECKPOINT, map_location=device))
@@ -368,6 +474,8 @@ def _run_epochs(loop: _Loop, stop_after_epoch: int | None) -> None:
     train_ds, val_ds = loop.data.dataset("train"), loop.data.dataset("val")
     max_epochs = int(config.optim.max_epochs or 1)
     patience = int(config.optim.patience or max_epochs)
+    if config.recipe.selection == "last":  # a fixed schedule: no early stopping
+        patience = max_epochs + 1
     bar = tqdm(
         total=max_epochs,
         initial=state["epoch"],
@@ -380,20 +488,23 @@ def _run_epochs(loop: _Loop, stop_after_epoch: int | None) -> None:
         while state["epoch"] < max_epochs and state["bad_epochs"] < patience:
             epoch = state["epoch"] + 1
             t0 = time.perf_counter()
-            train_loss, train_acc = _train_epoch(loop, train_ds, epoch)
+            metrics = _train_epoch(loop, train_ds, epoch)
             val_loss, val_acc = evaluate_loss_acc(
-                loop.model, val_ds, loop.device, config.runtime.precision, loop.ctx
+                loop.evaluated(), val_ds, loop.device, config.runtime.precision, loop.ctx
             )
             metrics = {
-                "loss": train_loss,
-                "train_acc": train_acc,
+                "loss": metrics["loss"],
+                "train_acc": metrics["train_acc"],
                 "val_loss": val_loss,
                 "val_acc": val_acc,
+                **{k: v for k, v in metrics.items() if k not in ("loss", "train_acc")},
             }
             _end_epoch(loop, epoch, time.perf_counter() - t0, metrics, has_val=len(val_ds) > 0)
             bar.update(1)
             bar.set_postfix(
-                loss=f"{train_loss:.3f}", train=f"{train_acc:.3f}", val=f"{val_acc:.3f}"
+                loss=f"{metrics['loss']:.3f}",
+                train=f"{metrics['train_acc']:.3f}",
+                val=f"{val_acc:.3f}",
             )
             if stop_after_epoch is not None and epoch >= stop_after_epoch:
                 raise _StopRequested(f"stopped after epoch {epoch}")
@@ -405,7 +516,12 @@ def _finish(loop: _Loop) -> RunResult:
     model = unwrap(loop.model)
     model.load_state_dict(best["model"])
     metrics, pixels_per_s = evaluate_prepared(
-        model, loop.data, loop.device, loop.config.runtime.precision, loop.ctx
+        model,
+        loop.data,
+        loop.device,
+        loop.config.runtime.precision,
+        loop.ctx,
+        tta=bool(loop.config.recipe.tta),
     )
     if loop.ctx.is_main:
         write_metrics(
@@ -419,6 +535,7 @@ def _finish(loop: _Loop) -> RunResult:
                 "train_seconds": state["train_seconds"],
                 "test_pixels_per_s": pixels_per_s,
                 "world_size": loop.ctx.world_size,
+                **recipe_record(loop.config.recipe),
             },
         )
     return RunResult(

@@ -28,12 +28,13 @@ from tqdm.auto import tqdm
 from mssfe.data.scenes import Scene, load_scene
 from mssfe.data.splits import Split, make_split, parse_split, subsample_test
 from mssfe.errors import ConfigError
-from mssfe.evaluation.compare import paired_difference
+from mssfe.evaluation.compare import PAPER, has_recipes, paired_difference, row_recipe
 from mssfe.evaluation.metrics import aggregate, format_epochs, format_pm
 from mssfe.models import create_model, get_model_spec, list_models, make_config
 from mssfe.models.summary import count_parameters, flops_per_pixel
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
 from mssfe.training.prepare import resolve
+from mssfe.training.recipes import parse_recipe
 from mssfe.training.record import machine, package_versions
 from mssfe.training.rundir import (
     CONFIG_FILE,
@@ -149,8 +150,14 @@ class BenchmarkConfig:
     guard_patch: int | None = None
     runtime: RuntimeConfig = field(default_factory=lambda: RuntimeConfig(progress=False))
     data_dir: str | None = None
+    # training recipes, each run on the same splits ("paper": the training of the tables so far)
+    recipes: tuple[str, ...] = (PAPER,)
 
     def __post_init__(self) -> None:
+        if not self.recipes:
+            raise ConfigError("--recipe: expected at least one recipe, got none")
+        for recipe in self.recipes:
+            parse_recipe(recipe)  # an unknown recipe or part fails before any training
         if self.guard_patch is not None and self.guard_patch < self._largest_patch():
             raise ConfigError(
                 f"--guard-patch {self.guard_patch}: expected at least {self._largest_patch()}, "
@@ -202,7 +209,12 @@ def _shared_split(
 
 
 def _cell_config(
-    bench: BenchmarkConfig, scene: Scene, choice: ModelChoice, split_path: Path, seed: int
+    bench: BenchmarkConfig,
+    scene: Scene,
+    choice: ModelChoice,
+    split_path: Path,
+    seed: int,
+    recipe: str = PAPER,
 ) -> RunConfig:
     return RunConfig(
         model=choice.name,
@@ -211,9 +223,18 @@ def _cell_config(
         optim=OptimConfig(
             max_epochs=bench.max_epochs, patience=bench.patience, batch_size=bench.batch_size
         ),
+        recipe=parse_recipe(recipe),
         runtime=bench.runtime,
         seed=seed,
     )
+
+
+def _cell_dir(
+    bench: BenchmarkConfig, scene: Scene, protocol: str, choice: ModelChoice, recipe: str
+) -> Path:
+    """Where a cell's seeds go: ``paper`` where tables before recipes put them, so they resume."""
+    model_dir = slug(choice.label) if recipe == PAPER else f"{slug(choice.label)}_{slug(recipe)}"
+    return bench.out / slug(scene.name) / slug(protocol) / model_dir
 
 
 def _model_cost(choice: ModelChoice, scene: Scene) -> tuple[int | None, int | None]:
@@ -232,6 +253,7 @@ def _row(
     scene: Scene,
     protocol: str,
     choice: ModelChoice,
+    recipe: str,
     results: list[RunResult],
     cost: tuple[int | None, int | None],
 ) -> dict[str, Any]:
@@ -243,6 +265,10 @@ def _row(
         "simulated": scene.simulated,
         "protocol": protocol,
         "model": choice.label,
+        "recipe": recipe,
+        "recipe_version": metrics[0].get("recipe", "paper v1"),
+        "ssl_pool": metrics[0].get("ssl_pool", "none"),
+        "tta": bool(metrics[0].get("tta", False)),
         "seeds": [m["seed"] for m in metrics],
         "oa_per_seed": [r.metrics.oa for r in results],
         "oa_mean": summary.mean["oa"],
@@ -333,11 +359,13 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
         for s, p, seed in itertools.product(scenes, bench.protocols, bench.seeds)
     }
     cells = []
-    for s, p, m, seed in itertools.product(scenes, bench.protocols, bench.models, bench.seeds):
+    for s, p, recipe, m, seed in itertools.product(
+        scenes, bench.protocols, bench.recipes, bench.models, bench.seeds
+    ):
         split_path = split_paths[(s, p, seed)]
-        run_dir = bench.out / slug(scenes[s].name) / slug(p) / slug(m.label) / f"seed{seed}"
-        config = _cell_config(bench, scenes[s], m, split_path, seed)
-        cells.append(((s, p, m.label), config, run_dir))
+        run_dir = _cell_dir(bench, scenes[s], p, m, recipe) / f"seed{seed}"
+        config = _cell_config(bench, scenes[s], m, split_path, seed, recipe)
+        cells.append(((s, p, recipe, m.label), config, run_dir))
     for _, config, run_dir in cells:  # before any training: a reused --out must match
         if (run_dir / CONFIG_FILE).exists():
             check_same_config(run_dir, config)
@@ -345,14 +373,14 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
         {
             run_dir: _cell_work(
                 config,
-                costs[(key[0], key[2])][1],
+                costs[(key[0], key[3])][1],
                 load_split(config.data.split.removeprefix("file:")),
             )
             for key, config, run_dir in cells
             if not (run_dir / METRICS_FILE).exists()
         }
     )
-    results: dict[tuple[str, str, str], list[RunResult]] = {}
+    results: dict[tuple[str, str, str, str], list[RunResult]] = {}
     started = time.time()
     with tqdm(total=len(cells), desc="benchmark cells", unit="cell", disable=not progress) as bar:
         if jobs <= 1:
@@ -385,9 +413,10 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
             for key, _, run_dir in cells:  # in cell order: the table does not depend on timing
                 results.setdefault(key, []).append(load_result(run_dir))
     rows = []
-    for (scene_name, protocol, label), runs in results.items():
+    for (scene_name, protocol, recipe, label), runs in results.items():
         choice = next(m for m in bench.models if m.label == label)
-        rows.append(_row(scenes[scene_name], protocol, choice, runs, costs[(scene_name, label)]))
+        cost = costs[(scene_name, label)]
+        rows.append(_row(scenes[scene_name], protocol, choice, recipe, runs, cost))
     write_results(bench, rows, time.time() - started)
     return rows
 
@@ -405,6 +434,7 @@ def write_results(bench: BenchmarkConfig, rows: list[dict[str, Any]], seconds: f
         },
         "max_test": bench.max_test,
         "guard_patch": bench.guard,
+        "recipes": list(bench.recipes),
         "machine": machine(),
         "packages": package_versions(),
         "wall_seconds_this_invocation": round(seconds, 1),
@@ -415,12 +445,19 @@ def write_results(bench: BenchmarkConfig, rows: list[dict[str, Any]], seconds: f
     atomic_write_text(bench.out / "results.md", format_markdown(meta, rows))
 
 
+def row_label(row: dict[str, Any], recipes: bool) -> str:
+    """``model``, or ``model (recipe)`` in a table with several recipes."""
+    return f"{row['model']} ({row_recipe(row)})" if recipes else str(row["model"])
+
+
 def format_csv(rows: list[dict[str, Any]]) -> str:
+    recipe_keys = ["recipe", "recipe_version", "ssl_pool", "tta"] if has_recipes(rows) else []
     keys = [
         "scene",
         "simulated",
         "protocol",
         "model",
+        *recipe_keys,
         "oa_mean",
         "oa_std",
         "aa_mean",
@@ -463,7 +500,23 @@ def _paired(row: dict[str, Any], reference: dict[str, Any] | None) -> str:
     return str(paired_difference(row, reference) or "-")
 
 
+RECIPES_TEXT = (
+    "Recipe: how a network was trained, its version and the unlabelled pool of its "
+    "semi-supervised part (none; inductive: pixels without a ground-truth label only; "
+    "transductive: every pixel not trained on, test pixels included, their labels never read); "
+    "`paper` is the training of the tables before recipes (early stopping on validation pixels), "
+    "`mssfe` ours (docs/recipes.md). Each model is paired with MS²FENet under the same recipe."
+)
+
+
+def _recipe_cells(row: dict[str, Any]) -> str:
+    version = row.get("recipe_version", "paper v1")
+    tta = ", TTA" if row.get("tta") else ""
+    return f" | {version}{tta} | {row.get('ssl_pool', 'none')}"
+
+
 def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    recipes = has_recipes(rows)
     budget = meta["epoch_budget"]
     lines = [
         "# Benchmark",
@@ -493,6 +546,8 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             "(scene, split, seed), the same pixels for every model (OA/kappa unbiased, small "
             "classes noisier)."
         )
+    if recipes:
+        lines.append(RECIPES_TEXT)
     for scene, protocol in dict.fromkeys((r["scene"], r["protocol"]) for r in rows):
         sub = [r for r in rows if r["scene"] == scene and r["protocol"] == protocol]
         kind = "simulated" if sub[0]["simulated"] else "real"
@@ -503,13 +558,17 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             f"Labelled training pixels (incl. validation): {sub[0]['labelled_train_pixels']:,.0f}; "
             f"test pixels: {sub[0].get('test_pixels', float('nan')):,.0f} (means over seeds).",
             "",
-            f"| model | OA % | {PAIRED_HEADER} | AA % | kappa % | params | FLOPs/px "
-            "| epochs (best) | train s | test px/s | leakage |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            f"| model{' | recipe | SSL pool' if recipes else ''} | OA % | {PAIRED_HEADER} | AA % "
+            "| kappa % | params | FLOPs/px | epochs (best) | train s | test px/s | leakage |",
+            "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if recipes else ""),
         ]
-        reference = next((r for r in sub if r["model"] == REFERENCE_MODEL), None)
+        reference = {
+            row_recipe(r): r for r in sub if r["model"] == REFERENCE_MODEL
+        }  # MS²FENet under each recipe
         lines += [
-            f"| {r['model']} | {format_pm(r['oa_mean'], r['oa_std'])} | {_paired(r, reference)} "
+            f"| {r['model']}{_recipe_cells(r) if recipes else ''} "
+            f"| {format_pm(r['oa_mean'], r['oa_std'])} "
+            f"| {_paired(r, reference.get(row_recipe(r)))} "
             f"| {format_pm(r['aa_mean'], r['aa_std'])} "
             f"| {format_pm(r['kappa_mean'], r['kappa_std'])} | {_fmt_int(r['parameters'])} "
             f"| {_fmt_int(r['flops_per_pixel'])} | {format_epochs(r['epochs'], r['best_epochs']) or '-'} "
@@ -524,7 +583,7 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             "Per-class accuracy (%, mean over the seeds with test pixels of the class"
             + ("; –: no test pixel of the class in any seed):" if missing else "):"),
             "",
-            "| class | " + " | ".join(r["model"] for r in sub) + " |",
+            "| class | " + " | ".join(row_label(r, recipes) for r in sub) + " |",
             "|---|" + "---|" * len(sub),
         ]
         for i, name in enumerate(names):
@@ -538,8 +597,9 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 def _leakage_gap_sections(rows: list[dict[str, Any]]) -> list[str]:
     """Random-split OA beside disjoint-split OA per model, with the gap between them."""
     lines: list[str] = []
+    recipes = has_recipes(rows)
     for scene in dict.fromkeys(r["scene"] for r in rows):
-        by_model = {(r["model"], r["protocol"]): r for r in rows if r["scene"] == scene}
+        by_model = {(row_label(r, recipes), r["protocol"]): r for r in rows if r["scene"] == scene}
         protocols = list(dict.fromkeys(p for _, p in by_model))
         kinds = {p: parse_split(p).kind for p in protocols}
         for rand, disj in itertools.product(protocols, protocols):

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from mssfe.data.scenes import load_scene
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig
-from mssfe.training.rundir import leakage_text, read_metrics
+from mssfe.training.prepare import resolve
+from mssfe.training.recipes import parse_recipe
+from mssfe.training.rundir import leakage_text, read_metrics, recipe_text
 from mssfe.workflows.train import run_dir_for, train_seeds
 
 DEMO_SPLIT = "random:0.05"
@@ -20,27 +22,33 @@ DEMO_EPOCHS = 30
 DEMO_PATIENCE = 8
 
 
-def demo_config(epochs: int | None = None, seed: int = 0) -> RunConfig:
+def demo_config(epochs: int | None = None, seed: int = 0, recipe: str = "paper") -> RunConfig:
     return RunConfig(
         model="ms2fenet",
         data=DataConfig(scene="SalinasA", split=DEMO_SPLIT),
         optim=OptimConfig(max_epochs=epochs or DEMO_EPOCHS, patience=DEMO_PATIENCE),
+        recipe=parse_recipe(recipe),
         seed=seed,
     )
 
 
-def run_demo(out: str | Path = "runs/demo", epochs: int | None = None, seed: int = 0) -> int:
-
+def run_demo(
+    out: str | Path = "runs/demo", epochs: int | None = None, seed: int = 0, recipe: str = "paper"
+) -> int:
+    """Train the demo run (or show a finished one) and print its result; ``recipe``: how it
+    trains (``paper`` by default, ``mssfe`` for ours: a fixed schedule, no early stopping)."""
     scene = load_scene("SalinasA")
-    config = demo_config(epochs, seed)
+    config = demo_config(epochs, seed, recipe)
     print(
         f"Salinas-A (real AVIRIS, embedded): cube {scene.require_cube().shape}, "
         f"{scene.n_classes} classes, {int((scene.labels > 0).sum()):,} labelled pixels"
     )
-    print(
-        f"MS²FENet (authors' layers), split {DEMO_SPLIT}, seed {seed}, "
+    stopping = (
         f"at most {config.optim.max_epochs} epochs, patience {DEMO_PATIENCE}"
+        if resolve(config).recipe.selection == "val"
+        else f"{config.optim.max_epochs} epochs"
     )
+    print(f"MS²FENet (authors' layers), split {DEMO_SPLIT}, seed {seed}, {stopping}")
     t0 = time.perf_counter()
     finished = (run_dir_for(out, config) / "metrics.json").exists()
     results, _ = train_seeds(config, [seed], out, scene=scene)
@@ -48,11 +56,12 @@ def run_demo(out: str | Path = "runs/demo", epochs: int | None = None, seed: int
         print(f"(a finished run was found in {out}: its result is shown; delete it to train again)")
     r = results[0]
     m = r.metrics
-    leakage = read_metrics(r.run_dir)["leakage"]
+    record = read_metrics(r.run_dir)
     print(
         f"\nOA {m.oa * 100:.2f}%  AA {m.aa * 100:.2f}%  kappa {m.kappa * 100:.2f}%  "
         f"on {m.n_test:,} test pixels of Salinas-A (real), split {DEMO_SPLIT} "
-        f"(best epoch {r.best_epoch} of {r.epochs})\n{leakage_text(leakage)}"
+        f"(best epoch {r.best_epoch} of {r.epochs})\n{leakage_text(record['leakage'])}\n"
+        f"{recipe_text(record)}"
     )
     for name, acc in zip(scene.class_names, m.per_class, strict=True):
         print(f"  {name:28s} {acc * 100:6.2f}%")

@@ -30,6 +30,8 @@ from mssfe.models import create_model, get_model_spec
 from mssfe.training.checkpoint import load_checkpoint
 from mssfe.training.config import RunConfig, load_config
 from mssfe.training.distributed import init_distributed, local_device, shutdown
+from mssfe.training.inference import class_probabilities
+from mssfe.training.prepare import resolve
 from mssfe.training.rundir import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
@@ -37,7 +39,7 @@ from mssfe.training.rundir import (
     PREPROCESSOR_FILE,
     read_metrics,
 )
-from mssfe.training.runtime import autocast, resolve_device
+from mssfe.training.runtime import resolve_device
 from mssfe.utils.atomic import atomic_save, atomic_write_json
 from mssfe.utils.outdir import check_output_dir, output_set
 from mssfe.viz.geotiff import (
@@ -72,6 +74,8 @@ class LoadedRun:
     def codes(self) -> tuple[int, ...]:
         """The label file's code of each class, in the order of the network's outputs."""
         return self.class_codes or tuple(range(1, self.n_classes + 1))
+
+    tta: bool = False  # the run's recipe averages the 8 flips/rotations at test time
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError("run directory not found", file=run_dir)
-    config = load_config(run_dir / CONFIG_FILE)
+    config = resolve(load_config(run_dir / CONFIG_FILE))  # no [recipe] table: paper
     if get_model_spec(config.model).kind != "torch":
         raise ConfigError(
             f"{run_dir}: model '{config.model}' keeps no fitted model to predict with (nothing "
@@ -155,6 +159,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
         scene_name=classes.scene_name,
         simulated=classes.simulated,
         class_codes=classes.codes,
+        tta=bool(config.recipe.tta),
     )
 
 
@@ -271,8 +276,10 @@ def _tile_probabilities(
     r1: int,
     batch_size: int,
     device: torch.device,
+    tta: bool = False,
 ) -> tuple[np.ndarray, float]:
-    """Softmax probabilities ``(n, K)`` of the tile's pixels (row-major) and forward seconds."""
+    """Softmax probabilities ``(n, K)`` of the tile's pixels (row-major) and forward seconds;
+    ``tta``: averaged over the 8 flips/rotations of every patch."""
     radius = run.patch_size // 2
     width = cube.shape[1]
     padded = tile_features(cube, run.preprocessor, r0, r1, radius)
@@ -285,11 +292,17 @@ def _tile_probabilities(
         x = torch.from_numpy(patches).to(device, non_blocking=True)
         _sync(device)
         t0 = time.perf_counter()
-        with autocast(device, run.config.runtime.precision):
-            logits = run.model(x)
+        p = class_probabilities(
+            run.model,
+            x,
+            chunk=len(x),
+            device=device,
+            precision=run.config.runtime.precision,
+            tta=tta,
+        )
         _sync(device)
         forward += time.perf_counter() - t0
-        probs[start:stop] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        probs[start:stop] = p.cpu().numpy()
     return probs, forward
 
 
@@ -304,13 +317,15 @@ def predict_scene(
     rank: int = 0,
     world_size: int = 1,
     probabilities: bool = False,
+    tta: bool | None = None,
 ) -> PredictionResult:
     """Class index (1..K) of every pixel of ``cube`` ``(H, W, B)`` (raw, as stored), from the
     probabilities averaged over ``runs``; with ``probabilities`` also those ``(H, W, K)``.
 
     Tiles of ``tile_rows`` rows go round-robin to ranks: this call predicts tiles
     ``rank, rank + world_size, ...`` only (see :func:`assemble`). ``device=None`` uses the
-    device of the first run's weights.
+    device of the first run's weights. ``tta``: average the 8 flips/rotations of every patch
+    (None: as each run's recipe says).
     """
     cube = np.asarray(cube)
     _check_inputs(runs, cube, tile_rows, batch_size)
@@ -332,7 +347,8 @@ def predict_scene(
     for r0, r1 in mine:
         total: np.ndarray | None = None
         for run in runs:
-            probs, seconds = _tile_probabilities(run, cube, r0, r1, batch_size, dev)
+            use = run.tta if tta is None else tta
+            probs, seconds = _tile_probabilities(run, cube, r0, r1, batch_size, dev, use)
             forward += seconds
             total = probs if total is None else total + probs
         assert total is not None  # runs is non-empty (checked above)
@@ -649,6 +665,7 @@ def predict(
     batch_size: int = 256,
     device: str = "auto",
     progress: bool = False,
+    tta: bool | None = None,
 ) -> Prediction:
     """Classify every pixel of ``source`` with trained run(s): ``mssfe predict`` in Python.
 
@@ -657,6 +674,7 @@ def predict(
     scene name, a cube file, a :class:`Scene`/:class:`Cube`, or a raw array ``(H, W, B)`` with
     the bands the runs were trained on (optionally georeferenced by ``crs``, ``transform``).
     ``out`` also writes the files of :func:`write_prediction` (GeoTIFFs in the label codes).
+    ``tta``: average the 8 flips/rotations of every patch (None: as each run's recipe says).
     """
     dev = resolve_device(device)
     loaded = _as_runs(runs, dev)
@@ -673,6 +691,7 @@ def predict(
         device=dev,
         progress=progress,
         probabilities=probabilities,
+        tta=tta,
     )
     result = without_no_data(result, pixels.valid)
     first = loaded[0]
@@ -690,7 +709,10 @@ def predict(
             scene_name=pixels.name,
             confidence=confidence,
             probabilities=probabilities,
-            extra={"runs": [str(r.run_dir) for r in loaded]},
+            extra={
+                "runs": [str(r.run_dir) for r in loaded],
+                "tta": [r.tta if tta is None else tta for r in loaded],
+            },
         )
     return Prediction(
         class_map=indices_to_codes(result.class_map, first.codes),
@@ -717,6 +739,12 @@ class PredictionRun:
     runs: tuple[LoadedRun, ...]
     result: PredictionResult
     paths: dict[str, Path]
+    tta_per_run: list[bool] = field(default_factory=list)  # test-time augmentation of each run
+
+    @property
+    def tta(self) -> bool:
+        """Whether any run's probabilities averaged the 8 flips/rotations."""
+        return any(self.tta_per_run)
 
 
 def run_predict(
@@ -733,18 +761,21 @@ def run_predict(
     probabilities: bool = False,
     device: str = "auto",
     progress: bool = True,
+    tta: bool | None = None,
 ) -> PredictionRun | None:
     """Classify a scene (the first run's own, ``scene``, or a user ``cube``) with the runs'
     averaged probabilities and write the outputs into ``out``.
 
     Under torchrun the row tiles are shared between ranks and gathered on rank 0, which writes;
-    the other ranks return None.
+    the other ranks return None. ``tta``: average the 8 flips/rotations of every patch (None:
+    as each run's recipe says); recorded in prediction.json.
     """
     ctx = init_distributed(resolve_device(device))
     if ctx.is_main:  # before any work: a prediction never ends in an unwritable --out
         check_output_dir(out)
     local = local_device(resolve_device(device), ctx)
     runs = tuple(load_run(d, device=local) for d in run_dirs)
+    used = [run.tta if tta is None else tta for run in runs]
     pixels = resolve_pixels(
         Path(cube) if cube else scene, runs[0].scene_name, var=var, data_dir=data_dir
     )
@@ -757,6 +788,7 @@ def run_predict(
         rank=ctx.rank,
         world_size=ctx.world_size,
         probabilities=probabilities,
+        tta=tta,
     )
     if ctx.enabled:
         parts = ctx.gather_objects(result)
@@ -777,9 +809,9 @@ def run_predict(
         scene_name=pixels.name,
         confidence=confidence,
         probabilities=probabilities,
-        extra={"runs": [str(r.run_dir) for r in runs]},
+        extra={"runs": [str(r.run_dir) for r in runs], "tta": used},
     )
-    return PredictionRun(pixels.name, pixels.simulated, runs, result, paths)
+    return PredictionRun(pixels.name, pixels.simulated, runs, result, paths, used)
 
 
 __all__ = [

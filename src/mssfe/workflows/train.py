@@ -21,9 +21,12 @@ def slug(text: str) -> str:
 
 
 def group_dir(out: str | Path, config: RunConfig) -> Path:
-    return (
-        Path(out) / slug(scene_title(config, None)) / slug(config.model) / slug(config.data.split)
-    )
+    """``OUT/scene/model/split``; a recipe other than ``paper`` names the model folder
+    ``model_recipe``, so both recipes' runs of one split live side by side."""
+    model = slug(config.model)
+    if config.recipe.name != "paper":
+        model += f"_{slug(config.recipe.name)}"
+    return Path(out) / slug(scene_title(config, None)) / model / slug(config.data.split)
 
 
 def scene_title(config: RunConfig, scene: Scene | None) -> str:
@@ -64,6 +67,7 @@ def write_summary(
         "scene": scene_title(config, scene),
         "model": config.model,
         "protocol": config.data.split,
+        "recipe": config.recipe.name,
         "seeds": seeds,
         "summary": summary.to_dict(),
         "class_names": names,

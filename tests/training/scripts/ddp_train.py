@@ -1,12 +1,13 @@
 """Run by the DDP tests under ``torchrun``: a short training run on the real Salinas-A cube.
 
-usage: torchrun --nproc_per_node N ddp_train.py RUN_DIR [--stop-after E] [--resume]
+usage: torchrun --nproc_per_node N ddp_train.py RUN_DIR [--stop-after E] [--resume] [--recipe R]
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import dataclasses
 import sys
 
 import torch.distributed as dist
@@ -14,6 +15,7 @@ import torch.distributed as dist
 from mssfe.training.config import (
     DataConfig,
     OptimConfig,
+    RecipeConfig,
     RunConfig,
     RuntimeConfig,
     with_overrides,
@@ -42,8 +44,11 @@ def main() -> int:
     parser.add_argument("--stop-after", type=int)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--optimizer", default="adam")
+    parser.add_argument("--recipe", default="paper")
     args = parser.parse_args()
     config = with_overrides(CONFIG, {"optim.optimizer": args.optimizer})
+    # test-time flips/rotations only multiply the test pass by 8: off, to keep the tests fast
+    config = dataclasses.replace(config, recipe=RecipeConfig(name=args.recipe, tta=False))
     try:
         result = train(
             None if args.resume else config,

@@ -1,0 +1,95 @@
+"""Training recipes: named and versioned, ``paper`` = the training we always had, checked parts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+
+from mssfe.errors import ConfigError
+from mssfe.models import get_model_spec, list_models
+from mssfe.training.config import RecipeConfig, RunConfig, config_to_toml, load_config
+from mssfe.training.prepare import FALLBACK_TRAINING, resolve
+from mssfe.training.recipes import PARTS, get_recipe, list_recipes, recipe_label, resolve_recipe
+
+TORCH_MODELS = [m for m in list_models() if get_model_spec(m).kind == "torch"]
+
+
+def test_both_recipes_are_published_with_every_part() -> None:
+    assert list_recipes() == ["mssfe", "paper"]
+    for name in list_recipes():
+        assert set(get_recipe(name).parts) == set(PARTS)
+
+
+def test_paper_adds_nothing_to_todays_training() -> None:
+    paper = get_recipe("paper")
+    assert dict(paper.optim) == {}
+    assert paper.parts["selection"] == "val" and paper.parts["ssl"] == "none"
+    assert paper.parts["ema"] == paper.parts["spectral_augment"] == paper.parts["mix"] == 0
+    assert paper.parts["class_balance"] == "none" and paper.parts["tta"] is False
+
+
+@pytest.mark.parametrize("model", TORCH_MODELS)
+def test_paper_resolves_every_network_to_its_registry_defaults(model: str) -> None:
+    resolved = resolve(RunConfig(model=model))
+    expected = {**FALLBACK_TRAINING, **get_model_spec(model).training}
+    assert asdict(resolved.optim) == {k: expected[k] for k in asdict(resolved.optim)}
+    assert resolved.recipe.name == "paper" and resolved.recipe.version == 1
+
+
+@pytest.mark.parametrize("model", TORCH_MODELS)
+def test_mssfe_resolves_for_every_network(model: str) -> None:
+    resolved = resolve(RunConfig(model=model, recipe=RecipeConfig(name="mssfe")))
+    assert resolved.optim.scheduler == "cosine"  # the recipe's optimiser default
+    assert resolved.optim.lr == get_model_spec(model).training.get("lr", FALLBACK_TRAINING["lr"])
+    assert resolved.recipe.selection == "last" and resolved.recipe.version == 1
+
+
+def test_a_value_given_beats_the_recipe() -> None:
+    config = RunConfig(recipe=RecipeConfig(name="mssfe", ssl="transductive", tta=False))
+    resolved = resolve(config)
+    assert resolved.recipe.ssl == "transductive" and resolved.recipe.tta is False
+    assert resolved.recipe.ema == get_recipe("mssfe").parts["ema"]
+    assert recipe_label(resolved.recipe) == "mssfe v1*"  # differs from the published recipe
+    assert recipe_label(resolve(RunConfig()).recipe) == "paper v1"
+
+
+def test_a_config_file_without_a_recipe_table_is_paper(tmp_path: Path) -> None:
+    """config.toml as written before recipes existed: resolves to exactly its old values."""
+    old = resolve(RunConfig(model="ssftt"))
+    text = config_to_toml(old)
+    before_recipes = text[: text.index("[recipe]")] + text[text.index("[runtime]") :]
+    path = tmp_path / "config.toml"
+    path.write_text(before_recipes)
+    loaded = load_config(path)
+    assert loaded.recipe == RecipeConfig()
+    assert resolve(loaded) == old
+    assert resolve(resolve(loaded)) == old  # idempotent: a stored config resolves to itself
+
+
+@pytest.mark.parametrize(
+    ("recipe", "match"),
+    [
+        (RecipeConfig(name="msfe"), r"recipe\.name: expected one of mssfe, paper, got 'msfe'"),
+        (RecipeConfig(name="paper", version=7), r"recipe\.version: .*\[1\], got 7"),
+        (RecipeConfig(selection="best"), r"recipe\.selection: expected one of val, last, got"),
+        (RecipeConfig(ssl="both"), r"recipe\.ssl: expected one of none, inductive, transductive"),
+        (RecipeConfig(class_balance="weights"), r"recipe\.class_balance: expected one of"),
+        (RecipeConfig(ema=1.0), r"recipe\.ema: expected a number in \[0.0, 1.0\), got 1.0"),
+        (RecipeConfig(mix=-0.1), r"recipe\.mix: expected a number in \[0.0, 1.0\], got -0.1"),
+        (RecipeConfig(ssl="inductive", ssl_ratio=0.0), r"recipe\.ssl_ratio: expected > 0"),
+    ],
+)
+def test_bad_recipe_values_name_the_field_what_was_expected_and_got(
+    recipe: RecipeConfig, match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        resolve_recipe(recipe)
+
+
+def test_a_recipe_part_of_the_wrong_type_in_a_file_names_it(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[recipe]\nname = "mssfe"\ntta = "yes"\n')
+    with pytest.raises(ConfigError, match=r"bad\.toml\.recipe\.tta: expected bool"):
+        load_config(path)
