@@ -76,3 +76,40 @@ def test_geotiff_nodata_comes_back_as_valid_rows(tmp_path: Path, cube: np.ndarra
     with open_cube_windowed(tmp_path / "n.tif") as windowed:
         valid = windowed.valid_rows(np.array([1, 2]))
     assert valid is not None and valid.shape == (2, 6) and valid.sum() == 11 and not valid[1, 3]
+
+
+def test_big_endian_envi_bil_and_bsq_read_by_rows(tmp_path: Path, cube: np.ndarray) -> None:
+    import spectral.io.envi as envi
+
+    for interleave in ("bil", "bsq", "bip"):
+        header = tmp_path / f"{interleave}.hdr"
+        envi.save_image(str(header), cube, ext=".img", interleave=interleave, byteorder=1)
+        with open_cube_windowed(header) as windowed:
+            got = windowed.rows(ROWS)
+        assert got.dtype.byteorder in ("=", "|") or got.dtype.isnative
+        np.testing.assert_array_equal(got, cube[ROWS], err_msg=interleave)
+
+
+def test_reading_rows_needs_no_address_space_for_the_whole_file(tmp_path: Path) -> None:
+    """A cube far larger than an address-space limit set for the reading process is read by
+    rows within it (a memory map of the whole file would fail at once)."""
+    import subprocess
+    import sys
+
+    rows, width, bands = 2048, 1024, 256  # 1 GiB of float32 on disk, sparse
+    path = tmp_path / "big.npy"
+    header = np.lib.format.open_memmap(
+        path, mode="w+", dtype=np.float32, shape=(rows, width, bands)
+    )
+    header[1000, :, :] = 7.0
+    header.flush()
+    del header
+    code = (
+        "import resource, numpy as np; from mssfe.data.windowed import open_cube_windowed;"
+        "resource.setrlimit(resource.RLIMIT_AS, (700 * 2**20, resource.RLIM_INFINITY));"
+        f"cube = open_cube_windowed({str(path)!r});"
+        "got = cube.rows(np.arange(990, 1010)); print(float(got[10].mean()), got.shape)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[0] == "7.0"

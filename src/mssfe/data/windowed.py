@@ -2,15 +2,17 @@
 
 :func:`open_cube_windowed` gives a :class:`WindowedCube`: its shape, dtype and georeference are
 known at once, and ``cube.rows(index)`` reads only the rows asked for, ``(len(index), W, B)``.
-Each format reads through its own windowing: ENVI and ``.npy`` through a memory map, GeoTIFF
-through rasterio windows (one per run of consecutive rows, so block-aligned tiles read each
-block once), MATLAB v7.3 / HDF5 through h5py slices. MATLAB v5 and ``.npz`` files cannot be
+Each format reads through its own windowing: ENVI (BIP, BIL or BSQ) and ``.npy`` by positioned
+reads of exactly the bytes of the rows asked for (no memory map: mapping a 10 GB file would by
+itself break an address-space limit), GeoTIFF through rasterio windows (one per run of
+consecutive rows) with GDAL's block cache bounded, MATLAB v7.3 / HDF5 through h5py slices. MATLAB v5 and ``.npz`` files cannot be
 read in parts; they are loaded whole (and say so in ``windowed``).
 No-data pixels (GeoTIFF nodata / masks, ENVI ``data ignore value``) come back in ``valid_rows``.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from mssfe.data.readers import (
 from mssfe.errors import DataError
 
 RowReader = Callable[[np.ndarray], np.ndarray]
+GDAL_CACHE_MB = 64  # GDAL's block cache for windowed GeoTIFF reads
 
 
 @dataclass(eq=False)
@@ -91,12 +94,61 @@ def _from_array(path: Path, data: np.ndarray, windowed: bool, **meta: Any) -> Wi
                         windowed, **meta)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _RawLayout:
+    """Where a band-interleaved raster's rows lie in a file of uncompressed samples."""
+
+    offset: int  # bytes before the first sample
+    shape: tuple[int, int, int]  # (H, W, B)
+    dtype: np.dtype[Any]  # as stored (may be big-endian)
+    interleave: str  # "bip" (H, W, B), "bil" (H, B, W) or "bsq" (B, H, W)
+
+
+def _raw_reader(path: Path, layout: _RawLayout) -> tuple[RowReader, Callable[[], None]]:
+    """Rows by ``os.pread`` of their bytes: one read per run of rows (per band for BSQ)."""
+    fd = os.open(path, os.O_RDONLY)
+    h, w, b = layout.shape
+    size = layout.dtype.itemsize
+
+    def pread(start: int, count: int) -> np.ndarray:
+        raw = os.pread(fd, count * size, layout.offset + start * size)
+        if len(raw) != count * size:
+            raise DataError("file is shorter than its header says", file=path,
+                            expected=f"{count * size} bytes at {layout.offset + start * size}",
+                            got=f"{len(raw)} bytes")  # fmt: skip
+        return np.frombuffer(raw, dtype=layout.dtype)
+
+    def block(r0: int, r1: int) -> np.ndarray:
+        n = r1 - r0
+        if layout.interleave == "bip":
+            return pread(r0 * w * b, n * w * b).reshape(n, w, b)
+        if layout.interleave == "bil":
+            return pread(r0 * b * w, n * b * w).reshape(n, b, w).transpose(0, 2, 1)
+        bands = [pread((band * h + r0) * w, n * w).reshape(n, w) for band in range(b)]
+        return np.stack(bands, axis=-1)
+
+    def read(rows: np.ndarray) -> np.ndarray:
+        parts = [block(r0, r1) for r0, r1 in _runs(rows)]
+        data = np.concatenate(parts, axis=0) if parts else np.zeros((0, w, b), layout.dtype)
+        return data.astype(layout.dtype.newbyteorder("="), copy=False)
+
+    return read, lambda: os.close(fd)
+
+
 def _open_npy(path: Path) -> WindowedCube:
-    data = np.load(path, mmap_mode="r", allow_pickle=False)
-    if data.ndim != 3:
-        raise DataError("cube must be 3-D, band-last", file=path, expected="(H, W, B)",
-                        got=f"shape {data.shape}")  # fmt: skip
-    return _from_array(path, data, True)
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        offset = handle.tell()
+    if len(shape) != 3 or fortran or dtype.hasobject:
+        return _whole(path, None)  # the whole-file reader checks it and names the problem
+    h, w, b = (int(x) for x in shape)
+    layout = _RawLayout(offset, (h, w, b), dtype, "bip")
+    read, close = _raw_reader(path, layout)
+    return WindowedCube(path, layout.shape, dtype.newbyteorder("="), read, True, _close=close)
 
 
 def _open_envi(path: Path) -> WindowedCube:
@@ -104,17 +156,21 @@ def _open_envi(path: Path) -> WindowedCube:
 
     header = path if path.suffix.lower() == ".hdr" else _envi_header_for(path)
     image = envi.open(str(header)) if header == path else envi.open(str(header), str(path))
-    data = image.open_memmap(interleave="bip", writable=False)  # a view: nothing read yet
+    interleave = str(image.metadata.get("interleave", "bsq")).strip().lower()
+    shape = (int(image.nrows), int(image.ncols), int(image.nbands))
+    layout = _RawLayout(int(image.offset), shape, np.dtype(image.dtype), interleave)
+    read, close = _raw_reader(Path(image.filename), layout)
     ignore = _envi_ignore_value(path, image)
     read_valid = None
     if ignore is not None:
 
         def read_valid(rows: np.ndarray) -> np.ndarray:
-            block = np.asarray(data[rows])
-            hit = np.isnan(block) if np.isnan(ignore) else block == ignore
-            return ~hit.any(axis=-1)
+            block = read(rows)
+            hit = np.isnan(block) if np.isnan(ignore) else np.equal(block, ignore)
+            return np.logical_not(np.any(hit, axis=-1))
 
-    return _from_array(path, data, True, read_valid=read_valid)
+    return WindowedCube(path, shape, layout.dtype.newbyteorder("="), read, True,
+                        read_valid=read_valid, _close=close)  # fmt: skip
 
 
 def _open_geotiff(path: Path) -> WindowedCube:
@@ -122,9 +178,16 @@ def _open_geotiff(path: Path) -> WindowedCube:
     from rasterio.errors import NotGeoreferencedWarning
     from rasterio.windows import Window
 
+    env = rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)  # GDAL's default is 5% of the RAM
+    env.__enter__()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         dataset = rasterio.open(path)
+
+    def close() -> None:
+        dataset.close()
+        env.__exit__(None, None, None)
+
     width = dataset.width
 
     def read(rows: np.ndarray) -> np.ndarray:
@@ -149,7 +212,7 @@ def _open_geotiff(path: Path) -> WindowedCube:
     return WindowedCube(
         path, (dataset.height, width, dataset.count), np.dtype(dataset.dtypes[0]), read, True,
         crs=dataset.crs.to_wkt() if dataset.crs else None, transform=transform,  # type: ignore[arg-type]
-        read_valid=read_valid if masked else None, _close=dataset.close,
+        read_valid=read_valid if masked else None, _close=close,
     )  # fmt: skip
 
 
@@ -198,7 +261,11 @@ def open_cube_windowed(path: str | Path, var: str | None = None) -> WindowedCube
         opened = _open_envi(file)
     if opened is not None:
         return opened
-    whole = load_cube(file, var)  # .mat v5, .npz: no partial reads; also names bad files
+    return _whole(file, var)  # .mat v5, .npz: no partial reads; also names bad files
+
+
+def _whole(file: Path, var: str | None) -> WindowedCube:
+    whole = load_cube(file, var)
     valid = whole.valid
     return _from_array(
         file, whole.data, False, crs=whole.crs, transform=whole.transform,
