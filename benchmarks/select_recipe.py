@@ -42,7 +42,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "splits": ["random:5"],
         "seeds": [0],
         "folds": 5,
-        "candidates": ["paper", "mssfe:ssl=none", "mssfe", "mssfe:ssl=transductive"],
+        "candidates": ["paper", "mssfe:ssl=none", "mssfe", "mssfe:ssl=inductive"],
     },
     "full": {
         "scenes": ["SalinasA", "IndianPines-sim", "PaviaU-sim"],
@@ -60,7 +60,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "mssfe:class_balance=none",
             "mssfe:class_balance=loss",
             "mssfe:ssl=none",
-            "mssfe:ssl=transductive",
+            "mssfe:ssl=inductive",
             "mssfe:ssl_ratio=3.0",
             "mssfe:ssl_threshold=0.9",
             "mssfe:tta=false",

@@ -79,7 +79,7 @@ def test_mssfe_trains_every_labelled_pixel_for_a_fixed_schedule(mssfe_run: Path)
     metrics = json.loads((mssfe_run / "metrics.json").read_text())
     assert metrics["n_train"] == 60 and metrics["n_val"] == 0
     assert metrics["recipe"] == "mssfe v1" and metrics["tta"] is True
-    assert metrics["ssl_pool"] == "inductive"
+    assert metrics["ssl_pool"] == "transductive"
     assert metrics["best_epoch"] == metrics["epochs"] == 3  # the last epoch, not a chosen one
     log = [json.loads(line) for line in (mssfe_run / "log.jsonl").read_text().splitlines()]
     assert [e["epoch"] for e in log] == [1, 2, 3]
@@ -87,7 +87,7 @@ def test_mssfe_trains_every_labelled_pixel_for_a_fixed_schedule(mssfe_run: Path)
     assert [e["lr"] for e in log][-1] == 0.0  # the cosine schedule ran to its end
     record = json.loads((mssfe_run / "run.json").read_text())
     assert record["config"]["recipe"]["name"] == "mssfe"
-    assert record["config"]["recipe"]["ssl"] == "inductive"
+    assert record["config"]["recipe"]["ssl"] == "transductive"
 
 
 def test_the_evaluated_network_is_the_weight_average(mssfe_run: Path, scene: Scene) -> None:

@@ -371,7 +371,11 @@ def test_two_recipes_run_side_by_side_on_the_same_splits(
     ]
     by_recipe = {(r["model"][:3], r["recipe"]): r for r in rows}
     net = by_recipe[("ms2", "mssfe:tta=false")]
-    assert (net["recipe_version"], net["ssl_pool"], net["tta"]) == ("mssfe v1*", "inductive", False)
+    assert (net["recipe_version"], net["ssl_pool"], net["tta"]) == (
+        "mssfe v1*",
+        "transductive",
+        False,
+    )
     assert net["labelled_train_pixels"] == 30 and net["epochs"] == [2]
     assert by_recipe[("svm", "mssfe:tta=false")]["ssl_pool"] == "none"  # no SSL for a classic model
     assert by_recipe[("ms2", "paper")]["ssl_pool"] == "none"
@@ -379,13 +383,13 @@ def test_two_recipes_run_side_by_side_on_the_same_splits(
     assert (out / "SalinasA/random-5/svm_mssfe-tta-false/seed0/metrics.json").is_file()
     md = (out / "results.md").read_text()
     assert "| model | recipe | SSL pool | OA % |" in md
-    assert "| ms2fenet[patch_size=9,n_components=12] | mssfe v1* | inductive |" in md
+    assert "| ms2fenet[patch_size=9,n_components=12] | mssfe v1* | transductive |" in md
     assert "| svm | paper v1 | none |" in md
     capsys.readouterr()
     assert main(["compare", str(out), "--reference", "ms2fenet[patch_size=9,n_components=12]"]) == 0
     text = capsys.readouterr().out
     assert "| SalinasA (real) | `random:5` | paper | none |" in text
-    assert "| SalinasA (real) | `random:5` | mssfe:tta=false | inductive |" in text
+    assert "| SalinasA (real) | `random:5` | mssfe:tta=false | transductive |" in text
     assert "Under recipe `mssfe:tta=false`: first in" in text
 
 

@@ -265,8 +265,9 @@ def _train_step(
         upart = ctx.local_slice(len(batch.weak))
         teacher = loop.evaluated()
         was_training = teacher.training
+        threshold = cfg.recipe.ssl_threshold
         teacher_out = _pseudo_labels(
-            teacher, batch.weak[upart].to(device), float(cfg.recipe.ssl_threshold or 1.0), loop
+            teacher, batch.weak[upart].to(device), 1.0 if threshold is None else threshold, loop
         )
         teacher.train(was_training)
         x = torch.cat([x, batch.strong[upart].to(device)])
