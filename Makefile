@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks conftest.py
 	$(VENV)/bin/mypy src/
 	$(VENV)/bin/lint-imports --no-logo
 

@@ -16,7 +16,7 @@ import io
 import itertools
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -654,3 +654,59 @@ def benchmark_config(
         ),
         **kwargs,
     )
+
+
+@dataclass(frozen=True)
+class BenchmarkTable:
+    """What :func:`benchmark` wrote: one row per (scene, protocol, model) with mean ± std over
+    seeds, and the table files (``results.md``, ``results.csv``, ``results.json``)."""
+
+    rows: tuple[dict[str, Any], ...]
+    out: Path
+
+    @property
+    def markdown(self) -> Path:
+        return self.out / "results.md"
+
+
+def benchmark(
+    scenes: Sequence[str],
+    models: Sequence[str] = ("all",),
+    splits: Sequence[str] = ("random:0.1",),
+    seeds: int = 5,
+    out: str | Path = "benchmark",
+    *,
+    epochs: int | None = None,
+    patience: int | None = None,
+    batch_size: int | None = None,
+    max_test: int | None = None,
+    guard_patch: int | None = None,
+    data_dir: str | None = None,
+    threads: int | None = None,
+    device: str = "auto",
+    jobs: int = 1,
+    progress: bool = True,
+) -> BenchmarkTable:
+    """Every (scene, split, model, seed) cell under one protocol: ``mssfe benchmark`` in Python.
+
+    ``models``: names with options (``"ms2fenet:partitions=2"``), ``"all"`` or ``"ablation"``;
+    ``splits``: protocols or presets (``standard``, ``pavia``, ``limited``, ``disjoint``);
+    ``seeds``: how many (0..seeds-1). Finished cells in ``out`` are kept, so a call resumes.
+    The rules (shared splits, one budget) are in docs/benchmark.md.
+    """
+    bench = benchmark_config(
+        list(scenes),
+        list(models),
+        list(splits),
+        seeds,
+        out,
+        max_epochs=epochs,
+        patience=patience,
+        batch_size=batch_size,
+        max_test=max_test,
+        guard_patch=guard_patch,
+        data_dir=data_dir,
+        runtime=RuntimeConfig(progress=False, threads=threads, device=device),
+    )
+    rows = run_benchmark(bench, progress=progress, jobs=jobs)
+    return BenchmarkTable(tuple(rows), bench.out)

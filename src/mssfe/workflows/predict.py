@@ -123,6 +123,16 @@ def _run_classes(run_dir: Path, config: RunConfig) -> _RunClasses:
     )
 
 
+def load_best_model(
+    run_dir: Path, config: RunConfig, n_bands: int, n_classes: int, device: str | torch.device
+) -> torch.nn.Module:
+    """The run's network with the weights of its best epoch (best.pt), in eval mode."""
+    model = create_model(config.model, n_bands=n_bands, n_classes=n_classes, **config.model_args)
+    state = load_checkpoint(run_dir / BEST_CHECKPOINT, map_location=device)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()
+
+
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
     """Read a run directory (config.toml, preprocessor.npz, best.pt) into a :class:`LoadedRun`."""
     run_dir = Path(run_dir)
@@ -138,15 +148,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
     classes = _run_classes(run_dir, config)
     names = classes.names
     patch_size = int(config.model_args.get("patch_size") or 1)
-    model = create_model(
-        config.model,
-        n_bands=preprocessor.n_outputs,
-        n_classes=len(names),
-        **config.model_args,
-    )
-    state = load_checkpoint(run_dir / BEST_CHECKPOINT, map_location=device)
-    model.load_state_dict(state["model"])
-    model.to(device).eval()
+    model = load_best_model(run_dir, config, preprocessor.n_outputs, len(names), device)
     return LoadedRun(
         config=config,
         preprocessor=preprocessor,
@@ -823,6 +825,7 @@ __all__ = [
     "Timings",
     "assemble",
     "describe_timings",
+    "load_best_model",
     "load_run",
     "predict",
     "predict_scene",

@@ -1,15 +1,19 @@
-"""Several seeds of one configuration, and their mean ± std."""
+"""Several seeds of one configuration, and their mean ± std: ``mssfe train`` and its Python
+twin :func:`train`."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from mssfe.data.scenes import Scene
+from mssfe.errors import ConfigError
 from mssfe.evaluation.metrics import Summary, aggregate, format_pm
-from mssfe.training.config import RunConfig
+from mssfe.training.config import RunConfig, load_config, with_overrides
+from mssfe.training.prepare import load_scene_for
 from mssfe.training.rundir import RunResult
 from mssfe.training.trainer import run_or_resume
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
@@ -101,3 +105,108 @@ def format_summary(payload: dict[str, Any]) -> str:
             )
         ]
     return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class SeedGroup:
+    """What :func:`train` did: the configuration (seed 0's), one result per seed, their
+    mean ± std, and the group directory holding ``summary.md`` and one ``seed<N>`` run each."""
+
+    config: RunConfig
+    results: tuple[RunResult, ...]
+    summary: Summary
+    directory: Path
+
+    @property
+    def run_dirs(self) -> tuple[Path, ...]:
+        return tuple(r.run_dir for r in self.results)
+
+
+def run_config(
+    config: RunConfig | str | Path | None = None,
+    *,
+    model_args: dict[str, Any] | None = None,
+    **options: Any,
+) -> RunConfig:
+    """A :class:`RunConfig` from a config object or TOML file (or the defaults) with the given
+    options on top, as ``mssfe train --config FILE --epochs 5 ...`` builds it.
+
+    ``options`` are :func:`train`'s keywords (``scene``, ``model``, ``split``, ``epochs`` ...);
+    ``None`` leaves a value as it is. A new ``model`` drops the old model's ``model_args``.
+    """
+    base = config if isinstance(config, RunConfig) else RunConfig()
+    if isinstance(config, (str, Path)):
+        base = load_config(config)
+    names = {
+        "model": "model",
+        "scene": "data.scene",
+        "split": "data.split",
+        "val_fraction": "data.val_fraction",
+        "pca_fit": "data.pca_fit",
+        "data_dir": "data.data_dir",
+        "download": "data.download",
+        "cube": "data.cube",
+        "labels": "data.labels",
+        "var": "data.var",
+        "labels_var": "data.labels_var",
+        "nan_policy": "data.nan_policy",
+        "optimizer": "optim.optimizer",
+        "lr": "optim.lr",
+        "weight_decay": "optim.weight_decay",
+        "batch_size": "optim.batch_size",
+        "epochs": "optim.max_epochs",
+        "patience": "optim.patience",
+        "scheduler": "optim.scheduler",
+        "augment": "optim.augment",
+        "device": "runtime.device",
+        "precision": "runtime.precision",
+        "threads": "runtime.threads",
+        "workers": "runtime.workers",
+        "progress": "runtime.progress",
+        "deterministic": "runtime.deterministic",
+    }
+    unknown = sorted(set(options) - set(names))
+    if unknown:
+        raise ConfigError(f"train: unknown option(s) {unknown}; known: {', '.join(names)}")
+    overrides = {names[key]: value for key, value in options.items()}
+    model = options.get("model")
+    if model and model != base.model:
+        overrides["model_args"] = {}  # another model's options do not carry over
+    out = with_overrides(base, overrides)
+    for key, value in (model_args or {}).items():
+        out = with_overrides(out, {f"model_args.{key}": value})
+    return out
+
+
+def train(
+    scene: str | Scene | None = None,
+    model: str | None = None,
+    *,
+    split: str | None = None,
+    seeds: Sequence[int] = (0,),
+    out: str | Path = "runs",
+    config: RunConfig | str | Path | None = None,
+    model_args: dict[str, Any] | None = None,
+    **options: Any,
+) -> SeedGroup:
+    """Train one run per seed and summarise them: ``mssfe train`` in Python.
+
+    ``scene``: a registered scene name or a loaded :class:`Scene` (e.g. a crop); for your own
+    cube pass ``cube=`` and ``labels=`` file paths instead. ``config``: a :class:`RunConfig` or
+    a TOML file that the other arguments override, like ``--config``. ``options``:
+    ``epochs``, ``patience``, ``lr``, ``batch_size``, ``val_fraction``, ``pca_fit``,
+    ``augment``, ``device``, ``precision``, ``threads``, ``workers``, ``progress``,
+    ``data_dir``, ``download``, ``cube``, ``labels``, ``var``, ``labels_var``,
+    ``nan_policy``, ``optimizer``, ``weight_decay``, ``scheduler``. Runs go to
+    ``out/<scene>/<model>/<split>/seed<N>``; finished runs there are kept and interrupted ones
+    resumed, so calling again continues where it stopped.
+    """
+    loaded = scene if isinstance(scene, Scene) else None
+    name = loaded.name if loaded is not None else scene
+    base = run_config(
+        config, model=model, scene=name, split=split, model_args=model_args, **options
+    )
+    if loaded is None:
+        loaded = load_scene_for(base)
+    results, summary = train_seeds(base, list(seeds), out, scene=loaded)
+    return SeedGroup(base, tuple(results), summary, group_dir(out, base))
