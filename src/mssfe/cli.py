@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TextIO
 
 from mssfe import __version__
 from mssfe.errors import MssfeError
@@ -564,6 +565,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    print(f"mssfe: warning: {message}", file=file or sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -572,7 +584,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         handler: Handler = args.func
-        return handler(args)
+        with warnings.catch_warnings():
+            if not args.debug:  # one line per warning, as errors are; --debug keeps the source
+                warnings.showwarning = _show_warning
+            return handler(args)
     except MssfeError as exc:
         if args.debug:
             raise

@@ -95,3 +95,27 @@ def test_relative_data_paths_work_from_another_directory(cli, tiny, tmp_path, mo
     monkeypatch.chdir(elsewhere)
     r = cli("evaluate", str(run))
     assert r.rc == 0, r.err
+
+
+def test_warnings_are_one_line_each(cli, tmp_path) -> None:
+    """A no-data warning reads like an error line: `mssfe: warning: ...`, no source line."""
+    import rasterio
+
+    cube = np.random.default_rng(0).normal(100, 10, size=(12, 10, 6)).astype(np.float32)
+    cube[2:4, 3:6] = -9999
+    labels = np.ones((1, 12, 10), np.uint8)
+    labels[0, :, 5:] = 2
+    for name, data, nodata in (("c.tif", np.moveaxis(cube, -1, 0), -9999), ("l.tif", labels, None)):
+        with rasterio.open(tmp_path / name, "w", driver="GTiff", height=12, width=10,
+                           count=data.shape[0], dtype=data.dtype.name, nodata=nodata,
+                           crs="EPSG:32616", transform=rasterio.Affine(1, 0, 0, 0, -1, 12)) as ds:  # fmt: skip
+            ds.write(data)
+    r = cli("train", "--cube", str(tmp_path / "c.tif"), "--labels", str(tmp_path / "l.tif"),
+            *FIT, "--out", str(tmp_path / "runs"))  # fmt: skip
+    assert r.rc == 0, r.err
+    (line,) = [x for x in r.err.splitlines() if "no data" in x]
+    assert line == (
+        f"mssfe: warning: {tmp_path / 'c.tif'}: 6 of 120 pixels hold no data (nodata=-9999); "
+        "they are excluded (unlabelled for training, 0 in class maps)"
+    )
+    assert "UserWarning" not in r.err and "load_cube(" not in r.err
