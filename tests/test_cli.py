@@ -134,3 +134,15 @@ def test_demo_names_scene_split_and_leakage(capsys: pytest.CaptureFixture[str], 
         r"^leakage (\d+\.\d)% of test patches .*--split disjoint, has none\)$", out, re.M
     )
     assert match is not None and float(match.group(1)) > 50, out
+
+
+def test_patch_size_is_one_option_under_two_spellings(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--patch-size N`` is ``--model-arg patch_size=N``; both given differently is an error."""
+    assert main(["info", "ms2fenet", "--patch-size", "9"]) == 0
+    first = capsys.readouterr().out
+    assert "input (1, 1, 30, 9, 9)" in first
+    assert main(["info", "ms2fenet", "--model-arg", "patch_size=9"]) == 0
+    assert capsys.readouterr().out == first
+    argv = ["info", "ms2fenet", "--patch-size", "9", "--model-arg", "patch_size=11"]
+    assert main(argv) == 2
+    assert "--patch-size: given twice, differently" in capsys.readouterr().err

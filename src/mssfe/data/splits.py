@@ -26,6 +26,7 @@ from scipy import ndimage
 from mssfe.errors import ConfigError, DataError
 from mssfe.utils.atomic import atomic_save
 from mssfe.utils.npz import load_npz_arrays, read_metadata
+from mssfe.utils.validation import check_patch_size, check_scalar
 
 SplitKind = Literal["random", "disjoint", "file"]
 
@@ -502,15 +503,12 @@ def _apply_guard(
     return kept
 
 
-def _check_options(patch_size: int, val_fraction: float) -> None:
-    if (
-        isinstance(patch_size, bool)
-        or not isinstance(patch_size, int | np.integer)
-        or (patch_size < 1 or patch_size % 2 == 0)
-    ):
-        raise ConfigError(f"patch_size must be an odd integer >= 1, got {patch_size!r}")
-    if not 0.0 <= val_fraction < 1.0:
-        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
+def _check_options(patch_size: int, val_fraction: float, seed: int) -> None:
+    check_patch_size(patch_size, "patch_size")
+    check_scalar(
+        val_fraction, "val_fraction", float, min_val=0.0, max_val=1.0, include_boundaries="left"
+    )
+    check_scalar(seed, "seed", int, min_val=0)
 
 
 def make_split(
@@ -550,7 +548,7 @@ def make_split(
     """
     if isinstance(spec, str):
         spec = parse_split(spec)
-    _check_options(patch_size, val_fraction)
+    _check_options(patch_size, val_fraction, seed)
     label_map = _check_labels(labels)
     shape = (int(label_map.shape[0]), int(label_map.shape[1]))
     split_rng, val_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))

@@ -10,8 +10,9 @@ the folds shrink: ``cv = min(cv, smallest class count)``; when a class has a sin
 cross-validation is possible and the defaults ``C = 100``, ``gamma = "scale"`` are used. Which
 of the two happened is recorded in :attr:`RBFSVM.search_`.
 
-Registered as ``svm`` with ``kind = "sklearn"``: :func:`mssfe.training.classic.train_classic`
-trains it into the same run-directory layout as the torch models. It is not an ``nn.Module``.
+Registered as ``svm`` with ``fit = Fit.ESTIMATOR`` (no optimiser, no epochs):
+:func:`mssfe.training.classic.train_classic` fits it into the same run-directory layout as the
+networks. It is not an ``nn.Module``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mssfe.errors import ConfigError, DataError
-from mssfe.models.registry import register_model
+from mssfe.models.registry import Fit, register_model
 
 if TYPE_CHECKING:  # scikit-learn is imported when an SVM is fitted, not with mssfe.models
     from sklearn.pipeline import Pipeline
@@ -34,19 +35,6 @@ PAPER = (
 
 DEFAULT_C = 100.0
 DEFAULT_GAMMA = "scale"
-
-#: The trainer's keys with their types, so a resolved RunConfig validates; an SVM has no
-#: optimiser or epochs, and these values are only recorded in the run directory.
-TRAINING_DEFAULTS = {
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "weight_decay": 0.0,
-    "batch_size": 1,
-    "max_epochs": 1,
-    "patience": 1,
-    "scheduler": "none",
-    "augment": False,
-}
 
 
 @dataclass(frozen=True)
@@ -200,8 +188,8 @@ def _check_xy(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-@register_model(  # type: ignore[type-var]  # the one non-nn.Module: kind "sklearn"
-    "svm", SVMConfig, training=TRAINING_DEFAULTS, paper=PAPER, kind="sklearn"
+@register_model(  # type: ignore[type-var]  # the one non-nn.Module: an estimator
+    "svm", SVMConfig, paper=PAPER, fit=Fit.ESTIMATOR
 )
 def build_svm(config: SVMConfig, n_bands: int, n_classes: int) -> RBFSVM:
     """Registry entry: an unfitted :class:`RBFSVM` with the config's grid (seed 0)."""

@@ -1,4 +1,4 @@
-"""Training and evaluation of the non-torch (``kind = "sklearn"``) models, e.g. the RBF SVM.
+"""Fitting and evaluation of the estimator models (``Fit.ESTIMATOR``), e.g. the RBF SVM.
 
 The run directory has the torch trainer's layout minus the checkpoints: ``config.toml``,
 ``split.npz``, ``preprocessor.npz``, ``metrics.json``, ``metrics.md`` and ``run.json``. The
@@ -23,8 +23,8 @@ import numpy as np
 from mssfe.data.scenes import Scene
 from mssfe.errors import ConfigError
 from mssfe.evaluation.metrics import compute_metrics
-from mssfe.models import create_model, get_model_spec
-from mssfe.training.config import RunConfig, config_to_toml
+from mssfe.models import Fit, create_model, get_model_spec
+from mssfe.training.config import ResolvedRunConfig, RunConfig, config_to_toml
 from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data, resolve
 from mssfe.training.rundir import (
     CONFIG_FILE,
@@ -47,16 +47,20 @@ def fit_pixels(data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_classic(
-    config: RunConfig, run_dir: str | Path, *, scene: Scene | None = None
+    config: RunConfig | ResolvedRunConfig, run_dir: str | Path, *, scene: Scene | None = None
 ) -> RunResult:
-    """Fit a ``kind = "sklearn"`` model on one (scene, split, seed) and evaluate it on the test
-    pixels, writing the run directory. A finished run (``metrics.json`` present) is kept and its
+    """Fit an estimator model on one (scene, split, seed) and evaluate it on the test pixels,
+    writing the run directory. A finished run (``metrics.json`` present) is kept and its
     metrics re-read, as :func:`mssfe.workflows.train.train_seeds` expects."""
     run_dir = Path(run_dir)
     config = resolve(config)
-    spec = get_model_spec(config.model)
-    if spec.kind != "sklearn":
-        raise ConfigError(f"train_classic: model '{config.model}' is a {spec.kind} model")
+    if get_model_spec(config.model).fit is not Fit.ESTIMATOR:
+        raise ConfigError(
+            "train_classic fits estimators",
+            field="model",
+            expected="an estimator model",
+            got=f"'{config.model}', trained by gradient",
+        )
     if (run_dir / METRICS_FILE).exists():
         return load_result(run_dir)
     seed_everything(config.seed, deterministic=config.runtime.deterministic)

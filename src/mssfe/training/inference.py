@@ -20,11 +20,11 @@ from mssfe.data.scenes import Scene
 from mssfe.data.splits import Split
 from mssfe.errors import MssfeError
 from mssfe.evaluation.metrics import Metrics, compute_metrics
-from mssfe.models import create_model, get_model_spec
+from mssfe.models import Fit, create_model, get_model_spec
 from mssfe.training.checkpoint import load_checkpoint
 from mssfe.training.config import load_config
 from mssfe.training.distributed import DistContext, unwrap
-from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data
+from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data, resolve
 from mssfe.training.rundir import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
@@ -129,8 +129,8 @@ def evaluate_prepared(
 def evaluate_run(run_dir: str | Path, *, scene: Scene | None = None) -> Metrics:
     """Recompute test metrics from a run's best checkpoint, split and preprocessing."""
     run_dir = Path(run_dir)
-    config = load_config(run_dir / CONFIG_FILE)
-    if get_model_spec(config.model).kind != "torch":
+    config = resolve(load_config(run_dir / CONFIG_FILE))
+    if get_model_spec(config.model).fit is Fit.ESTIMATOR:
         raise MssfeError(
             f"{run_dir}: model '{config.model}' keeps no fitted model to re-evaluate (nothing is "
             f"pickled); its test metrics are in {METRICS_FILE}"

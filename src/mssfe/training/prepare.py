@@ -12,9 +12,14 @@ from mssfe.data.patches import PatchDataset
 from mssfe.data.preprocess import Preprocessor, fit_preprocessor
 from mssfe.data.scenes import Scene, load_scene, load_user_scene
 from mssfe.data.splits import Split, make_split
-from mssfe.errors import ConfigError
-from mssfe.models import get_model_spec, make_config
-from mssfe.training.config import RunConfig, config_from_dict, config_to_dict
+from mssfe.models import Fit, get_model_spec, input_needs, make_config
+from mssfe.training.config import (
+    OptimConfig,
+    ResolvedOptimConfig,
+    ResolvedRunConfig,
+    RunConfig,
+)
+from mssfe.utils.validation import build_dataclass
 
 FALLBACK_TRAINING: dict[str, Any] = {
     "optimizer": "adam",
@@ -28,16 +33,29 @@ FALLBACK_TRAINING: dict[str, Any] = {
 }
 
 
-def resolve(config: RunConfig) -> RunConfig:
-    """Fill every ``None`` with the model's registry default and expand the model config."""
+def resolve(config: RunConfig | ResolvedRunConfig) -> ResolvedRunConfig:
+    """The configuration as it will run: the model's whole configuration and, for a
+    gradient-trained model, every optimiser value (``None`` takes the model's registry default).
+
+    An estimator has no optimiser: whatever ``optim`` asked (a benchmark's shared epoch budget)
+    is not recorded, since it is not used. Resolving a resolved config changes nothing.
+    """
     spec = get_model_spec(config.model)
-    model_cfg = make_config(config.model, **config.model_args)
-    defaults = {**FALLBACK_TRAINING, **spec.training}
-    filled = {k: (v if v is not None else defaults.get(k)) for k, v in asdict(config.optim).items()}
-    # through the validating constructor, so a registry default of the wrong type fails here
-    return config_from_dict(
-        {**config_to_dict(config), "model_args": asdict(model_cfg), "optim": filled},
-        where=f"defaults of model '{config.model}'",
+    model_args = asdict(make_config(config.model, **config.model_args))
+    optim: ResolvedOptimConfig | None = None
+    if spec.fit is Fit.GRADIENT:
+        asked = asdict(config.optim if config.optim is not None else OptimConfig())
+        defaults = {**FALLBACK_TRAINING, **spec.training}
+        filled = {k: (v if v is not None else defaults[k]) for k, v in asked.items()}
+        # through the checking constructor, so a registry default of the wrong type fails here
+        optim = build_dataclass(ResolvedOptimConfig, filled, where="optim")
+    return ResolvedRunConfig(
+        model=config.model,
+        model_args=model_args,
+        data=config.data,
+        optim=optim,
+        runtime=config.runtime,
+        seed=config.seed,
     )
 
 
@@ -65,32 +83,45 @@ class PreparedData:
         return self._padded.with_pixels(idx, self.scene.labels.ravel()[idx] - 1)
 
 
-def load_scene_for(config: RunConfig) -> Scene:
+def load_scene_for(
+    config: RunConfig | ResolvedRunConfig,
+    *,
+    download: bool | None = None,
+    labels_only: bool = False,
+) -> Scene:
+    """The scene a config names: the user's cube and labels, or a registered scene.
+
+    Every caller that builds a scene from a config comes here. ``download`` overrides the
+    config's (a report never downloads); ``labels_only`` skips the cube of a registered scene.
+    """
     d = config.data
-    if d.cube or d.labels:
-        if not (d.cube and d.labels):
-            raise ConfigError("data.cube and data.labels must be given together")
+    if d.cube is not None and d.labels is not None:
         return load_user_scene(
             d.cube, d.labels, var=d.var, labels_var=d.labels_var, nan_policy=d.nan_policy
         )
-    return load_scene(d.scene, data_dir=d.data_dir, download=d.download, nan_policy=d.nan_policy)
+    return load_scene(
+        d.scene,
+        data_dir=d.data_dir,
+        download=d.download if download is None else download,
+        labels_only=labels_only,
+        nan_policy=d.nan_policy,
+    )
 
 
 def prepare_data(
-    config: RunConfig,
+    config: ResolvedRunConfig,
     scene: Scene,
     split: Split | None = None,
     preprocessor: Preprocessor | None = None,
 ) -> PreparedData:
     """Split (unless given) and fit preprocessing on the training pixels (unless given)."""
-    cfg = config.model_args
-    patch_size = int(cfg.get("patch_size") or 1)
+    needs = input_needs(config.model, config.model_args)
     if split is None:
         split = make_split(
             scene.labels,
             config.data.split,
             seed=config.seed,
-            patch_size=patch_size,
+            patch_size=needs.patch_size,
             val_fraction=config.data.val_fraction,
         )
     cube = scene.require_cube()
@@ -98,8 +129,8 @@ def prepare_data(
         preprocessor = fit_preprocessor(
             cube,
             split.train,
-            n_components=cfg.get("n_components"),
+            n_components=needs.n_components,
             pca_fit=config.data.pca_fit,  # type: ignore[arg-type]
             seed=config.seed,
         )
-    return PreparedData(scene, split, preprocessor, preprocessor.transform(cube), patch_size)
+    return PreparedData(scene, split, preprocessor, preprocessor.transform(cube), needs.patch_size)

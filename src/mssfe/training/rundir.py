@@ -15,7 +15,7 @@ from typing import Any
 from mssfe.data.splits import Split
 from mssfe.errors import ConfigError, DataError, MssfeError
 from mssfe.evaluation.metrics import Metrics
-from mssfe.training.config import RunConfig, config_to_dict, load_config
+from mssfe.training.config import ResolvedRunConfig, RunConfig, config_to_dict, load_config
 from mssfe.training.prepare import PreparedData, resolve
 from mssfe.training.record import git_commit, machine, package_versions
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
@@ -67,7 +67,11 @@ def truncate_log(path: Path, last_epoch: int) -> None:
 
 
 def write_metrics(
-    run_dir: Path, config: RunConfig, data: PreparedData, metrics: Metrics, extra: dict[str, Any]
+    run_dir: Path,
+    config: ResolvedRunConfig,
+    data: PreparedData,
+    metrics: Metrics,
+    extra: dict[str, Any],
 ) -> None:
     """metrics.json, metrics.md and run.json (provenance) in the run directory."""
     scene, split = data.scene, data.split
@@ -171,7 +175,7 @@ def load_result(run_dir: str | Path) -> RunResult:
         raise DataError(f"not a readable result ({exc})", file=run_dir / METRICS_FILE) from None
 
 
-def comparable(config: RunConfig) -> dict[str, Any]:
+def comparable(config: ResolvedRunConfig) -> dict[str, Any]:
     """What decides a run's result (not where or how fast it runs), with tuples as lists."""
     d = config_to_dict(config)
     d.pop("runtime")
@@ -205,12 +209,14 @@ def _same_split_pixels(run_dir: Path, stored: str, asked: str) -> bool:
         return False
 
 
-def check_same_config(run_dir: Path, config: RunConfig) -> None:
+def check_same_config(run_dir: Path, config: RunConfig | ResolvedRunConfig) -> None:
     """Refuse to reuse or resume a run directory made with another configuration.
 
-    A fixed split file (``file:PATH``) is compared by its pixels, not by its path.
+    Both sides are compared resolved, so a stored config.toml written before a default was
+    recorded (or with values an estimator never used) still matches. A fixed split file
+    (``file:PATH``) is compared by its pixels, not by its path.
     """
-    stored = comparable(load_config(run_dir / CONFIG_FILE))
+    stored = comparable(resolve(load_config(run_dir / CONFIG_FILE)))
     asked = comparable(resolve(config))
     if stored["data"]["split"] != asked["data"]["split"] and _same_split_pixels(
         run_dir, stored["data"]["split"], asked["data"]["split"]

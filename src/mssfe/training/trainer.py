@@ -24,7 +24,7 @@ from mssfe.data.preprocess import Preprocessor
 from mssfe.data.scenes import Scene
 from mssfe.data.splits import Split
 from mssfe.errors import ConfigError, MssfeError
-from mssfe.models import create_model, get_model_spec
+from mssfe.models import Fit, create_model, get_model_spec
 from mssfe.training.checkpoint import (
     capture_rng_state,
     load_checkpoint,
@@ -33,6 +33,8 @@ from mssfe.training.checkpoint import (
 )
 from mssfe.training.classic import train_classic
 from mssfe.training.config import (
+    ResolvedOptimConfig,
+    ResolvedRunConfig,
     RunConfig,
     config_to_toml,
     load_config,
@@ -77,32 +79,21 @@ def _batches(n: int, batch_size: int, order: torch.Tensor) -> list[list[int]]:
     return chunks
 
 
-def _make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
-    o = config.optim
-    name = (o.optimizer or "adam").lower()
+def _make_optimizer(model: nn.Module, o: ResolvedOptimConfig) -> torch.optim.Optimizer:
+    """The optimiser ``o`` names (checked when the config was made), with its values as given."""
     params = model.parameters()
-    if name == "adam":
-        return torch.optim.Adam(params, lr=o.lr or 1e-3, weight_decay=o.weight_decay or 0.0)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=o.lr or 1e-3, weight_decay=o.weight_decay or 0.0)
-    if name == "sgd":
-        return torch.optim.SGD(
-            params, lr=o.lr or 1e-2, momentum=0.9, weight_decay=o.weight_decay or 0.0
-        )
-    raise ConfigError(f"optim.optimizer: expected adam, adamw or sgd, got {name!r}")
+    if o.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=o.lr, momentum=0.9, weight_decay=o.weight_decay)
+    optimizer = torch.optim.AdamW if o.optimizer == "adamw" else torch.optim.Adam
+    return optimizer(params, lr=o.lr, weight_decay=o.weight_decay)
 
 
 def _make_scheduler(
-    optimizer: torch.optim.Optimizer, config: RunConfig
+    optimizer: torch.optim.Optimizer, o: ResolvedOptimConfig
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    name = (config.optim.scheduler or "none").lower()
-    if name == "none":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
-    if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(1, config.optim.max_epochs or 1)
-        )
-    raise ConfigError(f"optim.scheduler: expected none or cosine, got {name!r}")
+    if o.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=o.max_epochs)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
 class _StopRequested(Exception):
@@ -125,7 +116,7 @@ def _better(score: tuple[float, float], best: tuple[float, float] | None) -> boo
 class _Loop:
     """The mutable pieces of one training run (model, optimiser, progress state)."""
 
-    config: RunConfig
+    config: ResolvedRunConfig
     run_dir: Path
     data: PreparedData
     model: nn.Module  # possibly DDP-wrapped
@@ -184,9 +175,7 @@ class _EpochBatches(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 def data_workers(requested: int | None, device: torch.device) -> int:
     """DataLoader workers: as asked, else none on CPU (cutting patches is <5% of an epoch there,
     benchmarks/results/speed_ms2fenet.md) and up to 4 on a GPU, whose steps wait on the data."""
-    if requested is not None:
-        if requested < 0:
-            raise ConfigError(f"runtime.workers: expected >= 0, got {requested}")
+    if requested is not None:  # checked (>= 0) when the config was made
         return requested
     return 0 if device.type == "cpu" else min(4, max(1, (os.cpu_count() or 2) // 2))
 
@@ -198,10 +187,11 @@ def _train_epoch(loop: _Loop, train_ds: PatchDataset, epoch: int) -> tuple[float
     slice; the loss is weighted so DDP's gradient average equals the global-batch gradient.
     """
     cfg, ctx, device = loop.config, loop.ctx, loop.device
+    optim = cfg.gradient_optim
     order = torch.randperm(len(train_ds), generator=_epoch_generator(cfg.seed, epoch))
-    batches = _batches(len(train_ds), int(cfg.optim.batch_size or 64), order)
+    batches = _batches(len(train_ds), optim.batch_size, order)
     loader = DataLoader(
-        _EpochBatches(train_ds, batches, cfg.seed, epoch, bool(cfg.optim.augment)),
+        _EpochBatches(train_ds, batches, cfg.seed, epoch, optim.augment),
         batch_size=None,  # each item already is a batch
         num_workers=data_workers(cfg.runtime.workers, device),
         pin_memory=device.type == "cuda",
@@ -262,11 +252,13 @@ def _end_epoch(
     save_checkpoint(loop.run_dir / LAST_CHECKPOINT, loop.checkpoint_state())
 
 
-def _start(config: RunConfig | None, run_dir: Path, resume: bool) -> RunConfig:
+def _start(
+    config: RunConfig | ResolvedRunConfig | None, run_dir: Path, resume: bool
+) -> ResolvedRunConfig:
     if resume:
         if not (run_dir / CONFIG_FILE).exists():
             raise MssfeError(f"{run_dir}: nothing to resume (no {CONFIG_FILE})")
-        return load_config(run_dir / CONFIG_FILE)
+        return resolve(load_config(run_dir / CONFIG_FILE))
     if config is None:
         raise ConfigError("train() needs a config unless resume=True")
     if (run_dir / LAST_CHECKPOINT).exists():
@@ -275,7 +267,7 @@ def _start(config: RunConfig | None, run_dir: Path, resume: bool) -> RunConfig:
 
 
 def _prepare_run_dir(
-    config: RunConfig, run_dir: Path, scene: Scene, resume: bool, ctx: DistContext
+    config: ResolvedRunConfig, run_dir: Path, scene: Scene, resume: bool, ctx: DistContext
 ) -> PreparedData:
     """Split and preprocessing: made fresh (rank 0 saves them) or reloaded on resume."""
     if resume:
@@ -293,7 +285,7 @@ def _prepare_run_dir(
 
 
 def train(
-    config: RunConfig | None,
+    config: RunConfig | ResolvedRunConfig | None,
     run_dir: str | Path,
     *,
     scene: Scene | None = None,
@@ -306,30 +298,31 @@ def train(
     the same weights as an uninterrupted run. ``stop_after_epoch`` interrupts on purpose (tests).
     Under torchrun the ranks share the work (see :mod:`mssfe.training.distributed`).
     """
-    if config is not None and not resume and get_model_spec(config.model).kind == "sklearn":
+    if config is not None and not resume and get_model_spec(config.model).fit is Fit.ESTIMATOR:
         return train_classic(config, run_dir, scene=scene)
     run_dir = Path(run_dir)
     config = _start(config, run_dir, resume)
+    optim = config.gradient_optim
     rt = config.runtime
     set_threads(rt.threads)
     seed_everything(config.seed, deterministic=rt.deterministic)
     ctx = init_distributed(resolve_device(rt.device))
     device = local_device(resolve_device(rt.device), ctx)
-    check_world(int(config.optim.batch_size or 64), ctx)
+    check_world(optim.batch_size, ctx)
     scene = scene if scene is not None else load_scene_for(config)
     data = _prepare_run_dir(config, run_dir, scene, resume, ctx)
     model = create_model(
         config.model, n_bands=data.features.shape[2], n_classes=scene.n_classes, **config.model_args
     ).to(device)
     model = wrap_ddp(model, device, ctx)  # before the optimiser: it replaces batch-norm layers
-    optimizer = _make_optimizer(model, config)
+    optimizer = _make_optimizer(model, optim)
     loop = _Loop(
         config,
         run_dir,
         data,
         model,
         optimizer,
-        _make_scheduler(optimizer, config),
+        _make_scheduler(optimizer, optim),
         torch.amp.GradScaler(device.type, enabled=rt.precision == "16"),
         device,
         ctx,
@@ -347,8 +340,7 @@ def train(
 def _run_epochs(loop: _Loop, stop_after_epoch: int | None) -> None:
     config, state = loop.config, loop.state
     train_ds, val_ds = loop.data.dataset("train"), loop.data.dataset("val")
-    max_epochs = int(config.optim.max_epochs or 1)
-    patience = int(config.optim.patience or max_epochs)
+    max_epochs, patience = config.gradient_optim.max_epochs, config.gradient_optim.patience
     bar = tqdm(
         total=max_epochs,
         initial=state["epoch"],
@@ -413,7 +405,7 @@ def _finish(loop: _Loop) -> RunResult:
 
 
 def run_or_resume(
-    config: RunConfig, run_dir: str | Path, *, scene: Scene | None = None
+    config: RunConfig | ResolvedRunConfig, run_dir: str | Path, *, scene: Scene | None = None
 ) -> RunResult:
     """Train ``run_dir`` unless it has finished: kept if finished, resumed if interrupted."""
     run_dir = Path(run_dir)

@@ -15,6 +15,7 @@ import functools
 import io
 import itertools
 import multiprocessing
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from mssfe.data.scenes import Scene, load_scene
@@ -30,9 +32,9 @@ from mssfe.data.splits import Split, make_split, parse_split, subsample_test
 from mssfe.errors import ConfigError
 from mssfe.evaluation.compare import paired_difference
 from mssfe.evaluation.metrics import aggregate, format_epochs, format_pm
-from mssfe.models import create_model, get_model_spec, list_models, make_config
+from mssfe.models import Fit, create_model, get_model_spec, input_needs, list_models, make_config
 from mssfe.models.summary import count_parameters, flops_per_pixel
-from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
+from mssfe.training.config import MAX_SEED, DataConfig, OptimConfig, RunConfig, RuntimeConfig
 from mssfe.training.prepare import resolve
 from mssfe.training.record import machine, package_versions
 from mssfe.training.rundir import (
@@ -45,6 +47,13 @@ from mssfe.training.rundir import (
 )
 from mssfe.training.trainer import run_or_resume
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
+from mssfe.utils.validation import (
+    check_distinct_ints,
+    check_optional_scalar,
+    check_patch_size,
+    check_scalar,
+    parse_key_value,
+)
 from mssfe.workflows.report import RESULTS_FILE
 from mssfe.workflows.train import slug
 
@@ -89,23 +98,11 @@ class ModelChoice:
 
     @classmethod
     def parse(cls, text: str) -> ModelChoice:
-        import tomllib
-
         name, _, rest = text.partition(":")
-        args = []
-        for item in filter(None, rest.split(",")):
-            key, eq, value = item.partition("=")
-            if not eq:
-                raise ConfigError(f"model '{text}': expected name:key=value,..., got '{item}'")
-            try:
-                parsed = tomllib.loads(f"v = {value.strip()}")["v"]
-            except tomllib.TOMLDecodeError:
-                parsed = value.strip()
-            args.append((key.strip(), parsed))
+        args = tuple(parse_key_value(item, f"models '{text}'") for item in rest.split(",") if item)
         get_model_spec(name)  # unknown names fail here, with a suggestion
-        choice = cls(name, tuple(args))
-        make_config(name, **dict(choice.args))  # unknown options fail here too
-        return choice
+        make_config(name, **dict(args))  # unknown options fail here too
+        return cls(name, args)
 
 
 def expand_models(items: list[str]) -> list[ModelChoice]:
@@ -150,6 +147,11 @@ class BenchmarkConfig:
     data_dir: str | None = None
 
     def __post_init__(self) -> None:
+        check_distinct_ints(self.seeds, "seeds", max_val=MAX_SEED)
+        for name in ("max_epochs", "patience", "batch_size", "max_test"):
+            check_optional_scalar(getattr(self, name), name, int, min_val=1)
+        if self.guard_patch is not None:
+            check_patch_size(self.guard_patch, "guard_patch")
         if self.guard_patch is not None and self.guard_patch < self._largest_patch():
             raise ConfigError(
                 f"--guard-patch {self.guard_patch}: expected at least {self._largest_patch()}, "
@@ -167,7 +169,7 @@ class BenchmarkConfig:
 
 
 def _patch_size(choice: ModelChoice) -> int:
-    return int(getattr(make_config(choice.name, **dict(choice.args)), "patch_size", 1) or 1)
+    return input_needs(choice.name, dict(choice.args)).patch_size
 
 
 def _shared_split(
@@ -216,11 +218,10 @@ def _cell_config(
 
 
 def _model_cost(choice: ModelChoice, scene: Scene) -> tuple[int | None, int | None]:
-    if get_model_spec(choice.name).kind != "torch":
+    if get_model_spec(choice.name).fit is Fit.ESTIMATOR:
         return None, None
-    cfg = make_config(choice.name, **dict(choice.args))
-    bands = getattr(cfg, "n_components", None) or scene.n_bands
-    patch = int(getattr(cfg, "patch_size", 1) or 1)
+    needs = input_needs(choice.name, dict(choice.args))
+    bands, patch = needs.n_components or scene.n_bands, needs.patch_size
     model = create_model(
         choice.name, n_bands=scene.n_bands, n_classes=scene.n_classes, **dict(choice.args)
     )
@@ -271,7 +272,7 @@ def _cell_work(config: RunConfig, flops: int | None, split: Split) -> float:
     per validation pixel and epoch and per test pixel. Early stopping makes it an upper bound."""
     if flops is None:  # a classic model: small next to any network
         return 1e9
-    epochs = resolve(config).optim.max_epochs or 1
+    epochs = resolve(config).gradient_optim.max_epochs
     return float(flops) * (
         3 * epochs * split.train.size + epochs * split.val.size + split.test.size
     )
@@ -301,10 +302,6 @@ def _run_cell(config: RunConfig, run_dir: Path) -> RunResult:
 
 def _worker_runtime(runtime: RuntimeConfig, slot: int, jobs: int) -> RuntimeConfig:
     """Spread concurrent cells over the GPUs; on CPUs share the cores between the workers."""
-    import os
-
-    import torch
-
     if runtime.device in ("auto", "cuda") and torch.cuda.is_available():
         return replace(runtime, device=f"cuda:{slot % torch.cuda.device_count()}")
     return replace(runtime, threads=runtime.threads or max(1, (os.cpu_count() or 1) // jobs))
@@ -318,6 +315,7 @@ def run_benchmark(
     ``jobs > 1`` runs independent cells concurrently as separate processes (one per GPU, or
     sharing the CPU cores); the table is the same as with one job.
     """
+    check_scalar(jobs, "jobs", int, min_val=1)
     scenes = {name: load_scene(name, data_dir=bench.data_dir) for name in bench.scenes}
     costs = {(s, m.label): _model_cost(m, scenes[s]) for s in scenes for m in bench.models}
     load_split = functools.cache(Split.load)  # one split file serves every model of a seed
@@ -573,8 +571,7 @@ def benchmark_config(
     out: str | Path,
     **kwargs: Any,
 ) -> BenchmarkConfig:
-    if n_seeds < 1:
-        raise ConfigError(f"--seeds: expected a number of seeds >= 1, got {n_seeds}")
+    check_scalar(n_seeds, "seeds", int, min_val=1)
     runtime = kwargs.pop("runtime", RuntimeConfig(progress=False))
     return replace(
         BenchmarkConfig(

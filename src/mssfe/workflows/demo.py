@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from mssfe.data.scenes import load_scene
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig
+from mssfe.training.prepare import load_scene_for
 from mssfe.training.rundir import leakage_text, read_metrics
 from mssfe.workflows.train import run_dir_for, train_seeds
 
@@ -21,18 +21,20 @@ DEMO_PATIENCE = 8
 
 
 def demo_config(epochs: int | None = None, seed: int = 0) -> RunConfig:
+    """The quick configuration; ``epochs`` (checked like any config value) replaces its 30."""
     return RunConfig(
         model="ms2fenet",
         data=DataConfig(scene="SalinasA", split=DEMO_SPLIT),
-        optim=OptimConfig(max_epochs=epochs or DEMO_EPOCHS, patience=DEMO_PATIENCE),
+        optim=OptimConfig(
+            max_epochs=DEMO_EPOCHS if epochs is None else epochs, patience=DEMO_PATIENCE
+        ),
         seed=seed,
     )
 
 
 def run_demo(out: str | Path = "runs/demo", epochs: int | None = None, seed: int = 0) -> int:
-
-    scene = load_scene("SalinasA")
     config = demo_config(epochs, seed)
+    scene = load_scene_for(config)
     print(
         f"Salinas-A (real AVIRIS, embedded): cube {scene.require_cube().shape}, "
         f"{scene.n_classes} classes, {int((scene.labels > 0).sum()):,} labelled pixels"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,11 @@ from mssfe.data.readers import load_cube
 from mssfe.data.registry import PALETTE
 from mssfe.data.scenes import find_scene_info, load_scene
 from mssfe.errors import ConfigError, DataError, MssfeError
-from mssfe.models import create_model
+from mssfe.models import create_model, input_needs
 from mssfe.training.checkpoint import load_checkpoint
-from mssfe.training.config import RunConfig, load_config
+from mssfe.training.config import ResolvedRunConfig, load_config
 from mssfe.training.distributed import init_distributed, local_device, shutdown
+from mssfe.training.prepare import load_scene_for, resolve
 from mssfe.training.rundir import (
     BEST_CHECKPOINT,
     CONFIG_FILE,
@@ -38,6 +39,7 @@ from mssfe.training.rundir import (
 )
 from mssfe.training.runtime import autocast, resolve_device
 from mssfe.utils.atomic import atomic_save, atomic_write_json
+from mssfe.utils.validation import check_scalar
 from mssfe.viz.geotiff import write_class_geotiff, write_float_geotiff
 from mssfe.viz.maps import save_class_map_png
 
@@ -46,7 +48,7 @@ from mssfe.viz.maps import save_class_map_png
 class LoadedRun:
     """A trained run ready to predict: its config, preprocessing and model in eval mode."""
 
-    config: RunConfig
+    config: ResolvedRunConfig
     preprocessor: Preprocessor
     model: torch.nn.Module
     n_classes: int
@@ -59,7 +61,7 @@ class LoadedRun:
 
 
 def _run_classes(
-    run_dir: Path, config: RunConfig
+    run_dir: Path, config: ResolvedRunConfig
 ) -> tuple[tuple[str, ...], tuple[str, ...], str, bool]:
     """Class names, colours, scene name and simulated flag of a run (metrics.json, registry)."""
     stored: dict[str, Any] = {}
@@ -85,10 +87,10 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError("run directory not found", file=run_dir)
-    config = load_config(run_dir / CONFIG_FILE)
+    config = resolve(load_config(run_dir / CONFIG_FILE))
     preprocessor = Preprocessor.load(run_dir / PREPROCESSOR_FILE)
     names, colours, scene_name, simulated = _run_classes(run_dir, config)
-    patch_size = int(config.model_args.get("patch_size") or 1)
+    patch_size = input_needs(config.model, config.model_args).patch_size
     model = create_model(
         config.model,
         n_bands=preprocessor.n_outputs,
@@ -206,8 +208,8 @@ def _check_inputs(
         raise ConfigError(
             f"ensemble runs disagree on the number of classes: {[r.n_classes for r in runs]}"
         )
-    if tile_rows < 1 or batch_size < 1:
-        raise ConfigError(f"tile_rows and batch_size must be >= 1, got {tile_rows}, {batch_size}")
+    check_scalar(tile_rows, "tile_rows", int, min_val=1)
+    check_scalar(batch_size, "batch_size", int, min_val=1)
 
 
 def _sync(device: torch.device) -> None:
@@ -407,6 +409,13 @@ class PredictionRun:
     paths: dict[str, Path]
 
 
+def _with_data_dir(config: ResolvedRunConfig, data_dir: str | None) -> ResolvedRunConfig:
+    """The run's config, its scene looked for first in ``data_dir`` when one is given."""
+    if data_dir is None:
+        return config
+    return replace(config, data=replace(config.data, data_dir=data_dir))
+
+
 def run_predict(
     run_dirs: Sequence[str | Path],
     out: str | Path,
@@ -435,7 +444,11 @@ def run_predict(
         pixels, crs, transform = loaded.data, loaded.crs, loaded.transform
         name, simulated = Path(cube).stem, False
     else:
-        source = load_scene(scene or runs[0].scene_name, data_dir=data_dir)
+        source = (
+            load_scene(scene, data_dir=data_dir)
+            if scene
+            else load_scene_for(_with_data_dir(runs[0].config, data_dir))
+        )
         pixels, crs, transform = source.require_cube(), source.crs, source.transform
         name, simulated = source.name, source.simulated
     result = predict_scene(

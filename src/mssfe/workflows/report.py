@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from mssfe.data.scenes import load_scene, load_user_scene
 from mssfe.data.splits import Split
 from mssfe.errors import DataError, MssfeError
 from mssfe.evaluation.metrics import format_epochs
 from mssfe.training.config import load_config
+from mssfe.training.prepare import load_scene_for
 from mssfe.training.rundir import CONFIG_FILE, LOG_FILE, METRICS_FILE, leakage_text
 from mssfe.utils.atomic import atomic_write_text
 from mssfe.utils.jsonfile import read_json
@@ -159,21 +160,9 @@ def _split_section(payload: Mapping[str, Any], scene: Any, split: Any) -> Sectio
 
 def _load_run_scene(run_dir: Path, with_cube: bool) -> Any:
     """The run's scene without downloading (labels only unless ``with_cube``); None if absent."""
-
     config = load_config(run_dir / "config.toml")
-    d = config.data
     try:
-        if d.cube and d.labels:
-            return load_user_scene(
-                d.cube, d.labels, var=d.var, labels_var=d.labels_var, nan_policy=d.nan_policy
-            )
-        return load_scene(
-            d.scene,
-            data_dir=d.data_dir,
-            download=False,
-            labels_only=not with_cube,
-            nan_policy=d.nan_policy,
-        )
+        return load_scene_for(config, download=False, labels_only=not with_cube)
     except MssfeError:
         return None
 
@@ -434,8 +423,6 @@ figure { margin: 1em 0 2em; } figcaption { font-style: italic; font-size: 0.9em;
 
 
 def _img_tag(path: Path, caption: str) -> str:
-    from PIL import Image
-
     with Image.open(path) as image:
         w, h = image.size
     width = min(IMG_WIDTH, w)

@@ -9,10 +9,12 @@ from typing import Any
 
 from mssfe.data.scenes import Scene
 from mssfe.evaluation.metrics import Summary, aggregate, format_pm
-from mssfe.training.config import RunConfig
+from mssfe.training.config import MAX_SEED, RunConfig
+from mssfe.training.prepare import load_scene_for
 from mssfe.training.rundir import RunResult
 from mssfe.training.trainer import run_or_resume
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
+from mssfe.utils.validation import check_distinct_ints
 
 
 def slug(text: str) -> str:
@@ -32,7 +34,12 @@ def run_dir_for(out: str | Path, config: RunConfig) -> Path:
 def train_seeds(
     config: RunConfig, seeds: list[int], out: str | Path, *, scene: Scene | None = None
 ) -> tuple[list[RunResult], Summary]:
-    """Train one run per seed (finished runs are kept, interrupted ones resumed) and summarise."""
+    """Train one run per seed (finished runs are kept, interrupted ones resumed) and summarise.
+
+    ``seeds`` must be distinct: a repeated seed would train once and count twice in the mean.
+    """
+    seeds = list(check_distinct_ints(seeds, "seeds", max_val=MAX_SEED))
+    scene = scene if scene is not None else load_scene_for(config)  # once for every seed
     results = []
     for seed in seeds:
         cfg = replace(config, seed=seed)
