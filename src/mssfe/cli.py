@@ -192,7 +192,7 @@ def _train_config(args: argparse.Namespace) -> Any:
 def cmd_train(args: argparse.Namespace) -> int:
     # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.evaluation.metrics import format_pm
-    from mssfe.training.rundir import leakage_text, read_metrics
+    from mssfe.training.rundir import GroupDir, RunDir, leakage_text
     from mssfe.training.trainer import train
     from mssfe.workflows.train import group_dir, train_seeds
 
@@ -202,15 +202,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     config = _train_config(args)
     results, summary = train_seeds(config, args.seeds, args.out)
-    payloads = [read_metrics(r.run_dir) for r in results]
-    tag = " (simulated)" if payloads[0]["simulated"] else ""
-    print(
-        f"{payloads[0]['scene']}{tag}, {config.model}, split {config.data.split}, "
-        f"seeds {args.seeds}"
-    )
-    for note in payloads[0].get("split_notes", []):  # e.g. a class smaller than the requested count
+    records = [RunDir(r.run_dir).read_metrics() for r in results]
+    tag = " (simulated)" if records[0].simulated else ""
+    print(f"{records[0].scene}{tag}, {config.model}, split {config.data.split}, seeds {args.seeds}")
+    for note in records[0].split_notes:  # e.g. a class smaller than the requested count
         print(f"note: {note}")
-    print(leakage_text(sum(p["leakage"] for p in payloads) / len(payloads)))
+    print(leakage_text(sum(r.leakage for r in records) / len(records)))
     for r in results:
         print(
             f"  {r.run_dir}: OA {r.metrics.oa * 100:.2f}  AA {r.metrics.aa * 100:.2f}  "
@@ -221,7 +218,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"OA {format_pm(m['oa'], s['oa'])}  AA {format_pm(m['aa'], s['aa'])}  "
         f"kappa {format_pm(m['kappa'], s['kappa'])}  over {summary.n_runs} seed(s)"
     )
-    print(f"summary: {group_dir(args.out, config) / 'summary.md'}")
+    print(f"summary: {GroupDir(group_dir(args.out, config)).summary_markdown}")
     return 0
 
 
@@ -372,6 +369,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.training.config import RuntimeConfig
     from mssfe.workflows.benchmark import benchmark_config, run_benchmark
+    from mssfe.workflows.benchmark_dir import BenchmarkDir
 
     bench = benchmark_config(
         args.scenes,
@@ -388,8 +386,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         runtime=RuntimeConfig(progress=False, threads=args.threads, device=args.device or "auto"),
     )
     rows = run_benchmark(bench, progress=not args.no_progress, jobs=args.jobs)
-    print((bench.out / "results.md").read_text())
-    print(f"{len(rows)} rows -> {bench.out / 'results.md'}, results.csv, results.json")
+    markdown, csv, table = BenchmarkDir(bench.out).files()
+    print(markdown.read_text())
+    print(f"{len(rows)} rows -> {markdown}, {csv.name}, {table.name}")
     return 0
 
 

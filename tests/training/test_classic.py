@@ -16,7 +16,7 @@ from mssfe.models import Fit, create_model, get_model_spec, make_config
 from mssfe.models.svm import RBFSVM
 from mssfe.training import classic
 from mssfe.training.config import DataConfig, RunConfig, RuntimeConfig
-from mssfe.training.rundir import read_metrics
+from mssfe.training.rundir import RunDir
 from mssfe.training.trainer import train
 
 SVM_RUN = RunConfig(
@@ -126,13 +126,14 @@ def test_a_finished_run_is_kept(svm_run: tuple[Path, dict], scene: Scene) -> Non
 def test_a_damaged_finished_run_is_named_not_retrained(
     svm_run: tuple[Path, dict], scene: Scene, tmp_path: Path, damage, message: str
 ) -> None:
-    """read_metrics (shared by every reader of metrics.json) names the file and what is wrong."""
+    """RunDir.read_metrics (shared by every reader of metrics.json) names the file and what is
+    wrong."""
     run_dir = tmp_path / "seed0"
     shutil.copytree(svm_run[0], run_dir)
-    assert read_metrics(run_dir)["metrics"]["oa"] > 0.9
+    assert RunDir(run_dir).read_metrics().metrics.oa > 0.9
     damage(run_dir / "metrics.json")
     with pytest.raises(DataError, match=message) as info:
-        read_metrics(run_dir)
+        RunDir(run_dir).read_metrics()
     assert str(run_dir / "metrics.json") in str(info.value)
     if (run_dir / "metrics.json").exists():  # a damaged finished run is reported, not overwritten
         before = (run_dir / "metrics.json").read_text()

@@ -18,7 +18,7 @@ from mssfe.training.config import (
     with_overrides,
 )
 from mssfe.training.prepare import resolve
-from mssfe.training.rundir import check_same_config
+from mssfe.training.rundir import RunDir
 
 
 def test_toml_round_trip(tmp_path: Path) -> None:
@@ -107,6 +107,6 @@ def test_a_run_directory_written_before_keeps_matching(tmp_path: Path) -> None:
     asked = RunConfig(
         model="svm", data=DataConfig(split="random:5"), optim=OptimConfig(max_epochs=30)
     )
-    check_same_config(run_dir, asked)  # no error
+    RunDir(run_dir).check_same_config(asked)  # no error
     with pytest.raises(ConfigError, match=r"another configuration: data\.split"):
-        check_same_config(run_dir, RunConfig(model="svm", data=DataConfig(split="random:6")))
+        RunDir(run_dir).check_same_config(RunConfig(model="svm", data=DataConfig(split="random:6")))

@@ -14,7 +14,7 @@ import pytest
 
 from mssfe.data.scenes import load_scene
 from mssfe.errors import DataError
-from mssfe.workflows.report import load_benchmark_rows, write_report
+from mssfe.workflows.report import write_report
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -148,14 +148,6 @@ def test_benchmark_report_tolerates_missing_fields(tmp_path: Path) -> None:
     assert "| svm | 70.00 ± – |" in md
     assert len(_embedded_images(html_path.read_text())) == 2
     assert html_path.parent == tmp_path / "bench" / "report"
-
-
-def test_benchmark_rows_loader(tmp_path: Path) -> None:
-    (tmp_path / "results.json").write_text(json.dumps({"rows": [{"model": "a"}, 3]}))
-    assert load_benchmark_rows(tmp_path / "results.json") == [{"model": "a"}]
-    (tmp_path / "results.json").write_text('"nope"')
-    with pytest.raises(DataError, match="list of rows"):
-        load_benchmark_rows(tmp_path / "results.json")
 
 
 def test_nothing_to_report(tmp_path: Path) -> None:

@@ -20,9 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from mssfe.data.patches import PatchDataset, augment_batch
-from mssfe.data.preprocess import Preprocessor
 from mssfe.data.scenes import Scene
-from mssfe.data.splits import Split
 from mssfe.errors import ConfigError, MssfeError
 from mssfe.models import Fit, create_model, get_model_spec
 from mssfe.training.checkpoint import (
@@ -32,13 +30,7 @@ from mssfe.training.checkpoint import (
     save_checkpoint,
 )
 from mssfe.training.classic import train_classic
-from mssfe.training.config import (
-    ResolvedOptimConfig,
-    ResolvedRunConfig,
-    RunConfig,
-    config_to_toml,
-    load_config,
-)
+from mssfe.training.config import ResolvedOptimConfig, ResolvedRunConfig, RunConfig
 from mssfe.training.distributed import (
     DistContext,
     check_world,
@@ -49,23 +41,8 @@ from mssfe.training.distributed import (
 )
 from mssfe.training.inference import evaluate_loss_acc, evaluate_prepared
 from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data, resolve
-from mssfe.training.rundir import (
-    BEST_CHECKPOINT,
-    CONFIG_FILE,
-    LAST_CHECKPOINT,
-    LOG_FILE,
-    METRICS_FILE,
-    PREPROCESSOR_FILE,
-    SPLIT_FILE,
-    RunResult,
-    append_log,
-    check_same_config,
-    load_result,
-    truncate_log,
-    write_metrics,
-)
+from mssfe.training.rundir import EpochRecord, RunDir, RunResult, write_metrics
 from mssfe.training.runtime import autocast, resolve_device, seed_everything, set_threads
-from mssfe.utils.atomic import atomic_write_text, ensure_dir
 
 
 def _epoch_generator(seed: int, epoch: int) -> torch.Generator:
@@ -117,7 +94,7 @@ class _Loop:
     """The mutable pieces of one training run (model, optimiser, progress state)."""
 
     config: ResolvedRunConfig
-    run_dir: Path
+    run: RunDir
     data: PreparedData
     model: nn.Module  # possibly DDP-wrapped
     optimizer: torch.optim.Optimizer
@@ -239,48 +216,46 @@ def _end_epoch(
         return
     if improved:
         save_checkpoint(
-            loop.run_dir / BEST_CHECKPOINT,
-            {"model": unwrap(loop.model).state_dict(), "epoch": epoch},
+            loop.run.best_checkpoint, {"model": unwrap(loop.model).state_dict(), "epoch": epoch}
         )
-    entry = {
-        "epoch": epoch,
-        **metrics,
-        "lr": loop.optimizer.param_groups[0]["lr"],
-        "seconds": round(seconds, 4),
-    }
-    append_log(loop.run_dir / LOG_FILE, entry)
-    save_checkpoint(loop.run_dir / LAST_CHECKPOINT, loop.checkpoint_state())
+    loop.run.append_log(
+        EpochRecord(
+            epoch=epoch,
+            loss=metrics["loss"],
+            train_acc=metrics["train_acc"],
+            val_loss=metrics["val_loss"],
+            val_acc=metrics["val_acc"],
+            lr=loop.optimizer.param_groups[0]["lr"],
+            seconds=round(seconds, 4),
+        )
+    )
+    save_checkpoint(loop.run.last_checkpoint, loop.checkpoint_state())
 
 
 def _start(
-    config: RunConfig | ResolvedRunConfig | None, run_dir: Path, resume: bool
+    config: RunConfig | ResolvedRunConfig | None, run: RunDir, resume: bool
 ) -> ResolvedRunConfig:
     if resume:
-        if not (run_dir / CONFIG_FILE).exists():
-            raise MssfeError(f"{run_dir}: nothing to resume (no {CONFIG_FILE})")
-        return resolve(load_config(run_dir / CONFIG_FILE))
+        if not run.has_config():
+            raise MssfeError(f"{run.path}: nothing to resume (no {run.config_file.name})")
+        return run.read_config()
     if config is None:
         raise ConfigError("train() needs a config unless resume=True")
-    if (run_dir / LAST_CHECKPOINT).exists():
-        raise MssfeError(f"{run_dir}: already holds a run; use --resume or another --out")
+    if run.has_checkpoint():
+        raise MssfeError(f"{run.path}: already holds a run; use --resume or another --out")
     return resolve(config)
 
 
 def _prepare_run_dir(
-    config: ResolvedRunConfig, run_dir: Path, scene: Scene, resume: bool, ctx: DistContext
+    config: ResolvedRunConfig, run: RunDir, scene: Scene, resume: bool, ctx: DistContext
 ) -> PreparedData:
     """Split and preprocessing: made fresh (rank 0 saves them) or reloaded on resume."""
     if resume:
-        pre_path = run_dir / PREPROCESSOR_FILE
-        pre = Preprocessor.load(pre_path) if pre_path.exists() else None
-        return prepare_data(config, scene, Split.load(run_dir / SPLIT_FILE), pre)
+        pre = run.read_preprocessor() if run.preprocessor_file.exists() else None
+        return prepare_data(config, scene, run.read_split(), pre)
     data = prepare_data(config, scene)
     if ctx.is_main:
-        ensure_dir(run_dir)
-        atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
-        data.split.save(run_dir / SPLIT_FILE)
-        data.preprocessor.save(run_dir / PREPROCESSOR_FILE)
-        (run_dir / LOG_FILE).unlink(missing_ok=True)
+        run.start(config, data)
     return data
 
 
@@ -300,8 +275,8 @@ def train(
     """
     if config is not None and not resume and get_model_spec(config.model).fit is Fit.ESTIMATOR:
         return train_classic(config, run_dir, scene=scene)
-    run_dir = Path(run_dir)
-    config = _start(config, run_dir, resume)
+    run = RunDir(Path(run_dir))
+    config = _start(config, run, resume)
     optim = config.gradient_optim
     rt = config.runtime
     set_threads(rt.threads)
@@ -310,7 +285,7 @@ def train(
     device = local_device(resolve_device(rt.device), ctx)
     check_world(optim.batch_size, ctx)
     scene = scene if scene is not None else load_scene_for(config)
-    data = _prepare_run_dir(config, run_dir, scene, resume, ctx)
+    data = _prepare_run_dir(config, run, scene, resume, ctx)
     model = create_model(
         config.model, n_bands=data.features.shape[2], n_classes=scene.n_classes, **config.model_args
     ).to(device)
@@ -318,7 +293,7 @@ def train(
     optimizer = _make_optimizer(model, optim)
     loop = _Loop(
         config,
-        run_dir,
+        run,
         data,
         model,
         optimizer,
@@ -328,10 +303,10 @@ def train(
         ctx,
         _new_state(),
     )
-    if resume and (run_dir / LAST_CHECKPOINT).exists():
-        loop.restore(load_checkpoint(run_dir / LAST_CHECKPOINT, map_location=device))
+    if resume and run.has_checkpoint():
+        loop.restore(load_checkpoint(run.last_checkpoint, map_location=device))
     if resume and ctx.is_main:  # drop log lines of an epoch whose checkpoint was never written
-        truncate_log(run_dir / LOG_FILE, loop.state["epoch"])
+        run.truncate_log(loop.state["epoch"])
     _run_epochs(loop, stop_after_epoch)
     ctx.barrier()  # rank 0 has written best.pt
     return _finish(loop)
@@ -374,7 +349,7 @@ def _run_epochs(loop: _Loop, stop_after_epoch: int | None) -> None:
 
 def _finish(loop: _Loop) -> RunResult:
     state = loop.state
-    best = load_checkpoint(loop.run_dir / BEST_CHECKPOINT, map_location=loop.device)
+    best = load_checkpoint(loop.run.best_checkpoint, map_location=loop.device)
     model = unwrap(loop.model)
     model.load_state_dict(best["model"])
     metrics, pixels_per_s = evaluate_prepared(
@@ -382,20 +357,18 @@ def _finish(loop: _Loop) -> RunResult:
     )
     if loop.ctx.is_main:
         write_metrics(
-            loop.run_dir,
+            loop.run,
             loop.config,
             loop.data,
             metrics,
-            extra={
-                "best_epoch": state["best_epoch"],
-                "epochs": state["epoch"],
-                "train_seconds": state["train_seconds"],
-                "test_pixels_per_s": pixels_per_s,
-                "world_size": loop.ctx.world_size,
-            },
+            best_epoch=state["best_epoch"],
+            epochs=state["epoch"],
+            train_seconds=state["train_seconds"],
+            test_pixels_per_s=pixels_per_s,
+            world_size=loop.ctx.world_size,
         )
     return RunResult(
-        loop.run_dir,
+        loop.run.path,
         metrics,
         int(state["best_epoch"]),
         int(state["epoch"]),
@@ -408,10 +381,10 @@ def run_or_resume(
     config: RunConfig | ResolvedRunConfig, run_dir: str | Path, *, scene: Scene | None = None
 ) -> RunResult:
     """Train ``run_dir`` unless it has finished: kept if finished, resumed if interrupted."""
-    run_dir = Path(run_dir)
-    if (run_dir / CONFIG_FILE).exists():
-        check_same_config(run_dir, config)
-    if (run_dir / METRICS_FILE).exists():
-        return load_result(run_dir)
-    resume = (run_dir / LAST_CHECKPOINT).exists()
-    return train(None if resume else config, run_dir, scene=scene, resume=resume)
+    run = RunDir(Path(run_dir))
+    if run.has_config():
+        run.check_same_config(config)
+    if run.is_finished():
+        return run.load_result()
+    resume = run.has_checkpoint()
+    return train(None if resume else config, run.path, scene=scene, resume=resume)

@@ -17,7 +17,7 @@ import itertools
 import multiprocessing
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,21 +32,20 @@ from mssfe.data.splits import Split, make_split, parse_split, subsample_test
 from mssfe.errors import ConfigError
 from mssfe.evaluation.compare import paired_difference
 from mssfe.evaluation.metrics import aggregate, format_epochs, format_pm
+from mssfe.evaluation.table import (
+    BenchmarkMeta,
+    BenchmarkRow,
+    BenchmarkTable,
+    EpochBudget,
+    rows_of,
+)
 from mssfe.models import Fit, create_model, get_model_spec, input_needs, list_models, make_config
 from mssfe.models.summary import count_parameters, flops_per_pixel
 from mssfe.training.config import MAX_SEED, DataConfig, OptimConfig, RunConfig, RuntimeConfig
 from mssfe.training.prepare import resolve
 from mssfe.training.record import machine, package_versions
-from mssfe.training.rundir import (
-    CONFIG_FILE,
-    METRICS_FILE,
-    RunResult,
-    check_same_config,
-    load_result,
-    read_metrics,
-)
+from mssfe.training.rundir import RunDir, RunResult
 from mssfe.training.trainer import run_or_resume
-from mssfe.utils.atomic import atomic_write_json, atomic_write_text
 from mssfe.utils.validation import (
     check_distinct_ints,
     check_optional_scalar,
@@ -54,8 +53,7 @@ from mssfe.utils.validation import (
     check_scalar,
     parse_key_value,
 )
-from mssfe.workflows.report import RESULTS_FILE
-from mssfe.workflows.train import slug
+from mssfe.workflows.benchmark_dir import BenchmarkDir
 
 PROTOCOL_PRESETS: dict[str, tuple[str, ...]] = {
     "standard": ("random:0.1",),
@@ -183,8 +181,7 @@ def _shared_split(
 
     ``load`` reads a saved split (the run's cache, so each file is read once).
     """
-    cap = f"_test{bench.max_test}" if bench.max_test else ""
-    path = bench.out / "splits" / f"{slug(scene.name)}_{slug(protocol)}_seed{seed}{cap}.npz"
+    path = BenchmarkDir(bench.out).split_path(scene.name, protocol, seed, bench.max_test)
     guard = bench.guard
     if path.exists():
         stored = load(str(path)).patch_size
@@ -234,37 +231,37 @@ def _row(
     choice: ModelChoice,
     results: list[RunResult],
     cost: tuple[int | None, int | None],
-) -> dict[str, Any]:
+) -> BenchmarkRow:
     summary = aggregate([r.metrics for r in results])
-    metrics = [read_metrics(r.run_dir) for r in results]
-    train_counts = [m["n_train"] + m["n_val"] for m in metrics]
-    return {
-        "scene": scene.name,
-        "simulated": scene.simulated,
-        "protocol": protocol,
-        "model": choice.label,
-        "seeds": [m["seed"] for m in metrics],
-        "oa_per_seed": [r.metrics.oa for r in results],
-        "oa_mean": summary.mean["oa"],
-        "oa_std": summary.std["oa"],
-        "aa_mean": summary.mean["aa"],
-        "aa_std": summary.std["aa"],
-        "kappa_mean": summary.mean["kappa"],
-        "kappa_std": summary.std["kappa"],
-        "per_class_mean": list(summary.per_class_mean),
-        "per_class_std": list(summary.per_class_std),
-        "class_names": list(scene.class_names),
-        "parameters": cost[0],
-        "flops_per_pixel": cost[1],
-        "train_seconds": float(np.mean([r.train_seconds for r in results])),
-        "test_pixels_per_s": float(np.mean([r.test_pixels_per_s for r in results])),
-        "leakage": float(np.mean([m["leakage"] for m in metrics])),
-        "labelled_train_pixels": float(np.mean(train_counts)),
-        "test_pixels": float(np.mean([m["n_test"] for m in metrics])),
-        "train_per_class": float(np.mean(train_counts)) / scene.n_classes,
-        "epochs": [r.epochs for r in results],
-        "best_epochs": [r.best_epoch for r in results],
-    }
+    metrics = [RunDir(r.run_dir).read_metrics() for r in results]
+    train_counts = [m.n_train + m.n_val for m in metrics]
+    return BenchmarkRow(
+        scene=scene.name,
+        simulated=scene.simulated,
+        protocol=protocol,
+        model=choice.label,
+        seeds=tuple(m.seed for m in metrics),
+        oa_per_seed=tuple(r.metrics.oa for r in results),
+        oa_mean=summary.mean["oa"],
+        oa_std=summary.std["oa"],
+        aa_mean=summary.mean["aa"],
+        aa_std=summary.std["aa"],
+        kappa_mean=summary.mean["kappa"],
+        kappa_std=summary.std["kappa"],
+        per_class_mean=summary.per_class_mean,
+        per_class_std=summary.per_class_std,
+        class_names=tuple(scene.class_names),
+        parameters=cost[0],
+        flops_per_pixel=cost[1],
+        train_seconds=float(np.mean([r.train_seconds for r in results])),
+        test_pixels_per_s=float(np.mean([r.test_pixels_per_s for r in results])),
+        leakage=float(np.mean([m.leakage for m in metrics])),
+        labelled_train_pixels=float(np.mean(train_counts)),
+        test_pixels=float(np.mean([m.n_test for m in metrics])),
+        train_per_class=float(np.mean(train_counts)) / scene.n_classes,
+        epochs=tuple(r.epochs for r in results),
+        best_epochs=tuple(r.best_epoch for r in results),
+    )
 
 
 def _cell_work(config: RunConfig, flops: int | None, split: Split) -> float:
@@ -309,7 +306,7 @@ def _worker_runtime(runtime: RuntimeConfig, slot: int, jobs: int) -> RuntimeConf
 
 def run_benchmark(
     bench: BenchmarkConfig, *, progress: bool = True, jobs: int = 1
-) -> list[dict[str, Any]]:
+) -> list[BenchmarkRow]:
     """Run (or resume) every cell and write results.json / .csv / .md in ``bench.out``.
 
     ``jobs > 1`` runs independent cells concurrently as separate processes (one per GPU, or
@@ -326,12 +323,12 @@ def run_benchmark(
     cells = []
     for s, p, m, seed in itertools.product(scenes, bench.protocols, bench.models, bench.seeds):
         split_path = split_paths[(s, p, seed)]
-        run_dir = bench.out / slug(scenes[s].name) / slug(p) / slug(m.label) / f"seed{seed}"
+        cell = BenchmarkDir(bench.out).cell(scenes[s].name, p, m.label, seed)
         config = _cell_config(bench, scenes[s], m, split_path, seed)
-        cells.append(((s, p, m.label), config, run_dir))
+        cells.append(((s, p, m.label), config, cell.path))
     for _, config, run_dir in cells:  # before any training: a reused --out must match
-        if (run_dir / CONFIG_FILE).exists():
-            check_same_config(run_dir, config)
+        if RunDir(run_dir).has_config():
+            RunDir(run_dir).check_same_config(config)
     eta = _Eta(
         {
             run_dir: _cell_work(
@@ -340,7 +337,7 @@ def run_benchmark(
                 load_split(config.data.split.removeprefix("file:")),
             )
             for key, config, run_dir in cells
-            if not (run_dir / METRICS_FILE).exists()
+            if not RunDir(run_dir).is_finished()
         }
     )
     results: dict[tuple[str, str, str], list[RunResult]] = {}
@@ -374,7 +371,7 @@ def run_benchmark(
                     bar.set_postfix_str(eta.left())
                     bar.update(1)
             for key, _, run_dir in cells:  # in cell order: the table does not depend on timing
-                results.setdefault(key, []).append(load_result(run_dir))
+                results.setdefault(key, []).append(RunDir(run_dir).load_result())
     rows = []
     for (scene_name, protocol, label), runs in results.items():
         choice = next(m for m in bench.models if m.label == label)
@@ -383,30 +380,30 @@ def run_benchmark(
     return rows
 
 
-def write_results(bench: BenchmarkConfig, rows: list[dict[str, Any]], seconds: float) -> None:
-    meta = {
-        "scenes": list(bench.scenes),
-        "protocols": list(bench.protocols),
-        "models": [m.label for m in bench.models],
-        "seeds": list(bench.seeds),
-        "epoch_budget": {
-            "max_epochs": bench.max_epochs,
-            "patience": bench.patience,
-            "batch_size": bench.batch_size,
-        },
-        "max_test": bench.max_test,
-        "guard_patch": bench.guard,
-        "machine": machine(),
-        "packages": package_versions(),
-        "wall_seconds_this_invocation": round(seconds, 1),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }
-    atomic_write_json(bench.out / RESULTS_FILE, {"meta": meta, "rows": rows})
-    atomic_write_text(bench.out / "results.csv", format_csv(rows))
-    atomic_write_text(bench.out / "results.md", format_markdown(meta, rows))
+def write_results(bench: BenchmarkConfig, rows: list[BenchmarkRow], seconds: float) -> None:
+    meta = BenchmarkMeta(
+        scenes=bench.scenes,
+        protocols=bench.protocols,
+        models=tuple(m.label for m in bench.models),
+        seeds=bench.seeds,
+        epoch_budget=EpochBudget(
+            max_epochs=bench.max_epochs, patience=bench.patience, batch_size=bench.batch_size
+        ),
+        max_test=bench.max_test,
+        guard_patch=bench.guard,
+        machine=machine(),
+        packages=package_versions(),
+        wall_seconds_this_invocation=round(seconds, 1),
+        date=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    )
+    BenchmarkDir(bench.out).write(
+        BenchmarkTable(meta=meta, rows=tuple(rows)),
+        markdown=format_markdown(meta, rows),
+        csv=format_csv(rows),
+    )
 
 
-def format_csv(rows: list[dict[str, Any]]) -> str:
+def format_csv(rows: Sequence[BenchmarkRow]) -> str:
     keys = [
         "scene",
         "simulated",
@@ -429,7 +426,7 @@ def format_csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(r.to_json() for r in rows)
     return buf.getvalue()
 
 
@@ -441,11 +438,22 @@ def _fmt_int(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
+def _fmt(value: float | None, spec: str) -> str:
+    """A row's number formatted, '-' where an older table has none."""
+    return "-" if value is None else format(value, spec)
+
+
+def _pm(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "-"
+    return format_pm(mean, float("nan") if std is None else std)
+
+
 REFERENCE_MODEL = "ms2fenet"
 PAIRED_HEADER = "ΔOA vs ms2fenet, paired (seeds better)"
 
 
-def _paired(row: dict[str, Any], reference: dict[str, Any] | None) -> str:
+def _paired(row: BenchmarkRow, reference: BenchmarkRow | None) -> str:
     """OA minus the reference's OA on the same split, seed by seed: mean ± std in points, and
     on how many seeds this model was better. Pairing removes the split-to-split spread that
     dominates the plain ± columns."""
@@ -454,15 +462,15 @@ def _paired(row: dict[str, Any], reference: dict[str, Any] | None) -> str:
     return str(paired_difference(row, reference) or "-")
 
 
-def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
-    budget = meta["epoch_budget"]
+def format_markdown(meta: BenchmarkMeta, rows: Sequence[BenchmarkRow]) -> str:
+    budget, machine_ = meta.epoch_budget, meta.machine
     lines = [
         "# Benchmark",
         "",
-        f"Seeds {meta['seeds']}; epoch budget: max_epochs={budget['max_epochs'] or 'model default'}, "
-        f"patience={budget['patience'] or 'model default'}, "
-        f"batch size={budget.get('batch_size') or 'model default'} (the same for every network). "
-        f"Machine: {meta['machine']['processor']}, {meta['machine']['cpu_count']} cores. "
+        f"Seeds {list(meta.seeds)}; epoch budget: max_epochs={budget.max_epochs or 'model default'}, "
+        f"patience={budget.patience or 'model default'}, "
+        f"batch size={budget.batch_size or 'model default'} (the same for every network). "
+        f"Machine: {machine_.get('processor', '?')}, {machine_.get('cpu_count', '?')} cores. "
         "Scenes named `-sim` are simulated; they are never averaged with real scenes.",
         "Leakage: share of test patches containing a training/validation pixel (per model patch size).",
         "Epochs (best): mean epochs run (mean epoch of the kept weights); a best epoch at the "
@@ -470,67 +478,66 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"{PAIRED_HEADER}: the model's OA minus MS²FENet's on the same split and test pixels, "
         "seed by seed (mean ± std in points; in brackets the seeds where the model was better).",
     ]
-    if meta.get("guard_patch") and any(
-        parse_split(p).kind == "disjoint" for p in meta["protocols"]
-    ):
+    if meta.guard_patch and any(parse_split(p).kind == "disjoint" for p in meta.protocols):
         lines.append(
-            f"Disjoint guard band: {meta['guard_patch'] // 2} pixels (sized for a "
-            f"{meta['guard_patch']} x {meta['guard_patch']} patch), the same test pixels for "
+            f"Disjoint guard band: {meta.guard_patch // 2} pixels (sized for a "
+            f"{meta.guard_patch} x {meta.guard_patch} patch), the same test pixels for "
             "every model."
         )
-    if meta.get("max_test"):
+    if meta.max_test:
         lines.append(
-            f"Test set: a stratified random subset of at most {meta['max_test']:,} test pixels per "
+            f"Test set: a stratified random subset of at most {meta.max_test:,} test pixels per "
             "(scene, split, seed), the same pixels for every model (OA/kappa unbiased, small "
             "classes noisier)."
         )
-    for scene, protocol in dict.fromkeys((r["scene"], r["protocol"]) for r in rows):
-        sub = [r for r in rows if r["scene"] == scene and r["protocol"] == protocol]
-        kind = "simulated" if sub[0]["simulated"] else "real"
+    for scene, protocol in dict.fromkeys((r.scene, r.protocol) for r in rows):
+        sub = rows_of(rows, scene, protocol)
+        kind = "simulated" if sub[0].simulated else "real"
+        test_pixels = sub[0].test_pixels
         lines += [
             "",
             f"## {scene} ({kind}), split `{protocol}`",
             "",
-            f"Labelled training pixels (incl. validation): {sub[0]['labelled_train_pixels']:,.0f}; "
-            f"test pixels: {sub[0].get('test_pixels', float('nan')):,.0f} (means over seeds).",
+            f"Labelled training pixels (incl. validation): {_fmt(sub[0].labelled_train_pixels, ',.0f')}; "
+            f"test pixels: {float('nan') if test_pixels is None else test_pixels:,.0f} (means over seeds).",
             "",
             f"| model | OA % | {PAIRED_HEADER} | AA % | kappa % | params | FLOPs/px "
             "| epochs (best) | train s | test px/s | leakage |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        reference = next((r for r in sub if r["model"] == REFERENCE_MODEL), None)
+        reference = next((r for r in sub if r.model == REFERENCE_MODEL), None)
         lines += [
-            f"| {r['model']} | {format_pm(r['oa_mean'], r['oa_std'])} | {_paired(r, reference)} "
-            f"| {format_pm(r['aa_mean'], r['aa_std'])} "
-            f"| {format_pm(r['kappa_mean'], r['kappa_std'])} | {_fmt_int(r['parameters'])} "
-            f"| {_fmt_int(r['flops_per_pixel'])} | {format_epochs(r['epochs'], r['best_epochs']) or '-'} "
-            f"| {r['train_seconds']:.1f} | {r['test_pixels_per_s']:,.0f} "
-            f"| {r['leakage']:.1%} |"
+            f"| {r.model} | {_pm(r.oa_mean, r.oa_std)} | {_paired(r, reference)} "
+            f"| {_pm(r.aa_mean, r.aa_std)} "
+            f"| {_pm(r.kappa_mean, r.kappa_std)} | {_fmt_int(r.parameters)} "
+            f"| {_fmt_int(r.flops_per_pixel)} | {format_epochs(r.epochs, r.best_epochs) or '-'} "
+            f"| {_fmt(r.train_seconds, '.1f')} | {_fmt(r.test_pixels_per_s, ',.0f')} "
+            f"| {_fmt(r.leakage, '.1%')} |"
             for r in sub
         ]
-        names = sub[0]["class_names"]
-        missing = any(np.isnan(v) for r in sub for v in r["per_class_mean"])
+        names = sub[0].class_names
+        missing = any(np.isnan(v) for r in sub for v in r.per_class_mean)
         lines += [
             "",
             "Per-class accuracy (%, mean over the seeds with test pixels of the class"
             + ("; –: no test pixel of the class in any seed):" if missing else "):"),
             "",
-            "| class | " + " | ".join(r["model"] for r in sub) + " |",
+            "| class | " + " | ".join(r.model for r in sub) + " |",
             "|---|" + "---|" * len(sub),
         ]
         for i, name in enumerate(names):
             lines.append(
-                f"| {name} | " + " | ".join(_class_pct(r["per_class_mean"][i]) for r in sub) + " |"
+                f"| {name} | " + " | ".join(_class_pct(r.per_class_mean[i]) for r in sub) + " |"
             )
     lines += _leakage_gap_sections(rows)
     return "\n".join(lines) + "\n"
 
 
-def _leakage_gap_sections(rows: list[dict[str, Any]]) -> list[str]:
+def _leakage_gap_sections(rows: Sequence[BenchmarkRow]) -> list[str]:
     """Random-split OA beside disjoint-split OA per model, with the gap between them."""
     lines: list[str] = []
-    for scene in dict.fromkeys(r["scene"] for r in rows):
-        by_model = {(r["model"], r["protocol"]): r for r in rows if r["scene"] == scene}
+    for scene in dict.fromkeys(r.scene for r in rows):
+        by_model = {(r.model, r.protocol): r for r in rows if r.scene == scene}
         protocols = list(dict.fromkeys(p for _, p in by_model))
         kinds = {p: parse_split(p).kind for p in protocols}
         for rand, disj in itertools.product(protocols, protocols):
@@ -555,10 +562,10 @@ def _leakage_gap_sections(rows: list[dict[str, Any]]) -> list[str]:
             for model in models:
                 a, b = by_model[(model, rand)], by_model[(model, disj)]
                 lines.append(
-                    f"| {model} | {format_pm(a['oa_mean'], a['oa_std'])} "
-                    f"| {format_pm(b['oa_mean'], b['oa_std'])} "
-                    f"| {(a['oa_mean'] - b['oa_mean']) * 100:+.2f} "
-                    f"| {a['leakage']:.1%} | {b['leakage']:.1%} |"
+                    f"| {model} | {_pm(a.oa_mean, a.oa_std)} "
+                    f"| {_pm(b.oa_mean, b.oa_std)} "
+                    f"| {(a.oa_mean - b.oa_mean) * 100:+.2f} "
+                    f"| {_fmt(a.leakage, '.1%')} | {_fmt(b.leakage, '.1%')} |"
                 )
     return lines
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig
 from mssfe.training.prepare import load_scene_for
-from mssfe.training.rundir import leakage_text, read_metrics
+from mssfe.training.rundir import RunDir, leakage_text
 from mssfe.workflows.train import run_dir_for, train_seeds
 
 DEMO_SPLIT = "random:0.05"
@@ -44,13 +44,13 @@ def run_demo(out: str | Path = "runs/demo", epochs: int | None = None, seed: int
         f"at most {config.optim.max_epochs} epochs, patience {DEMO_PATIENCE}"
     )
     t0 = time.perf_counter()
-    finished = (run_dir_for(out, config) / "metrics.json").exists()
+    finished = RunDir(run_dir_for(out, config)).is_finished()
     results, _ = train_seeds(config, [seed], out, scene=scene)
     if finished:
         print(f"(a finished run was found in {out}: its result is shown; delete it to train again)")
     r = results[0]
     m = r.metrics
-    leakage = read_metrics(r.run_dir)["leakage"]
+    leakage = RunDir(r.run_dir).read_metrics().leakage
     print(
         f"\nOA {m.oa * 100:.2f}%  AA {m.aa * 100:.2f}%  kappa {m.kappa * 100:.2f}%  "
         f"on {m.n_test:,} test pixels of Salinas-A (real), split {DEMO_SPLIT} "

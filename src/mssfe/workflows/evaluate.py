@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from mssfe.evaluation.metrics import Metrics
 from mssfe.training.inference import evaluate_run
-from mssfe.training.rundir import EVALUATION_FILE, format_metrics_markdown, read_metrics
-from mssfe.utils.atomic import atomic_write_json, atomic_write_text
+from mssfe.training.rundir import RunDir
 
 
 @dataclass(frozen=True)
@@ -24,12 +22,10 @@ class Evaluation:
 
 def evaluate(run_dir: str | Path) -> Evaluation:
     """Recompute the test metrics of ``run_dir`` and write evaluation.json / evaluation.md."""
-    run_dir = Path(run_dir)
-    metrics = evaluate_run(run_dir)
-    stored = read_metrics(run_dir)
-    payload: dict[str, Any] = {**stored, "metrics": metrics.to_dict(), "recomputed": True}
-    out = run_dir / EVALUATION_FILE
-    atomic_write_json(out, payload)
-    atomic_write_text(out.with_suffix(".md"), format_metrics_markdown(payload))
-    names = tuple(stored.get("class_names", ()))
-    return Evaluation(metrics, names, out, out.with_suffix(".md"))
+    run = RunDir(Path(run_dir))
+    metrics = evaluate_run(run.path)
+    stored = run.read_metrics()
+    json_path, markdown_path = run.write_evaluation(
+        replace(stored, metrics=metrics, recomputed=True)
+    )
+    return Evaluation(metrics, stored.class_names, json_path, markdown_path)

@@ -27,16 +27,10 @@ from mssfe.data.scenes import find_scene_info, load_scene
 from mssfe.errors import ConfigError, DataError, MssfeError
 from mssfe.models import create_model, input_needs
 from mssfe.training.checkpoint import load_checkpoint
-from mssfe.training.config import ResolvedRunConfig, load_config
+from mssfe.training.config import ResolvedRunConfig
 from mssfe.training.distributed import init_distributed, local_device, shutdown
-from mssfe.training.prepare import load_scene_for, resolve
-from mssfe.training.rundir import (
-    BEST_CHECKPOINT,
-    CONFIG_FILE,
-    METRICS_FILE,
-    PREPROCESSOR_FILE,
-    read_metrics,
-)
+from mssfe.training.prepare import load_scene_for
+from mssfe.training.rundir import RunDir
 from mssfe.training.runtime import autocast, resolve_device
 from mssfe.utils.atomic import atomic_save, atomic_write_json
 from mssfe.utils.validation import check_scalar
@@ -61,35 +55,34 @@ class LoadedRun:
 
 
 def _run_classes(
-    run_dir: Path, config: ResolvedRunConfig
+    run: RunDir, config: ResolvedRunConfig
 ) -> tuple[tuple[str, ...], tuple[str, ...], str, bool]:
-    """Class names, colours, scene name and simulated flag of a run (metrics.json, registry)."""
-    stored: dict[str, Any] = {}
-    if (run_dir / METRICS_FILE).exists():
-        stored = read_metrics(run_dir)
+    """Class names, colours, scene name and simulated flag of a run (its metrics, registry)."""
+    stored = run.read_metrics() if run.is_finished() else None
     if config.data.cube:
-        names = tuple(stored.get("class_names", ()))
-        if not names:
+        if stored is None or not stored.class_names:
             raise DataError(
-                "cannot tell the classes of a run on a user cube without metrics.json",
-                file=run_dir / METRICS_FILE,
+                "cannot tell the classes of a run on a user cube without its metrics",
+                file=run.metrics_file,
             )
+        names = stored.class_names
         colours = tuple(PALETTE[i % len(PALETTE)] for i in range(len(names)))
         return names, colours, Path(config.data.cube).stem, False
     info = find_scene_info(config.data.scene)
-    names = tuple(stored.get("class_names") or info.class_names)
-    simulated = bool(stored.get("simulated", info.simulated_from is not None))
-    return names, tuple(info.class_colours), info.name, simulated
+    if stored is None:
+        return info.class_names, info.class_colours, info.name, info.simulated_from is not None
+    names = stored.class_names or tuple(info.class_names)
+    return names, tuple(info.class_colours), info.name, stored.simulated
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
-    """Read a run directory (config.toml, preprocessor.npz, best.pt) into a :class:`LoadedRun`."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise DataError("run directory not found", file=run_dir)
-    config = resolve(load_config(run_dir / CONFIG_FILE))
-    preprocessor = Preprocessor.load(run_dir / PREPROCESSOR_FILE)
-    names, colours, scene_name, simulated = _run_classes(run_dir, config)
+    """Read a run directory (config, preprocessing, best checkpoint) into a :class:`LoadedRun`."""
+    run = RunDir(Path(run_dir))
+    if not run.path.is_dir():
+        raise DataError("run directory not found", file=run.path)
+    config = run.read_config()
+    preprocessor = run.read_preprocessor()
+    names, colours, scene_name, simulated = _run_classes(run, config)
     patch_size = input_needs(config.model, config.model_args).patch_size
     model = create_model(
         config.model,
@@ -97,7 +90,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
         n_classes=len(names),
         **config.model_args,
     )
-    state = load_checkpoint(run_dir / BEST_CHECKPOINT, map_location=device)
+    state = load_checkpoint(run.best_checkpoint, map_location=device)
     model.load_state_dict(state["model"])
     model.to(device).eval()
     return LoadedRun(
@@ -108,7 +101,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
         class_names=names,
         colours=colours,
         patch_size=patch_size,
-        run_dir=run_dir,
+        run_dir=run.path,
         scene_name=scene_name,
         simulated=simulated,
     )
