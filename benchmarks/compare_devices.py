@@ -12,19 +12,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mssfe.workflows.report import load_benchmark
+from mssfe.evaluation.table import BenchmarkRow
+from mssfe.workflows.benchmark_dir import BenchmarkDir
 
 
-def load_rows(path: Path) -> dict[tuple[str, str, str], dict]:
+def load_rows(path: Path) -> dict[tuple[str, str, str], BenchmarkRow]:
     """Rows of a benchmark results.json keyed by (scene, protocol, model)."""
-    _, rows = load_benchmark(path)
-    return {(r["scene"], r["protocol"], r["model"]): r for r in rows}
+    return {(r.scene, r.protocol, r.model): r for r in BenchmarkDir.of(path).read().rows}
 
 
-def pair(a: dict, b: dict) -> list[tuple[int, float, float]]:
+def pair(a: BenchmarkRow, b: BenchmarkRow) -> list[tuple[int, float, float]]:
     """(seed, OA in a, OA in b) in points, over the seeds both rows hold."""
-    oa_a = dict(zip(a["seeds"], a["oa_per_seed"], strict=True))
-    oa_b = dict(zip(b["seeds"], b["oa_per_seed"], strict=True))
+    oa_a = dict(zip(a.seeds, a.oa_per_seed or (), strict=True))
+    oa_b = dict(zip(b.seeds, b.oa_per_seed or (), strict=True))
     return [(s, 100 * oa_a[s], 100 * oa_b[s]) for s in sorted(oa_a.keys() & oa_b.keys())]
 
 
@@ -51,7 +51,7 @@ def main() -> None:
             continue
         cells = ", ".join(f"{s}: {x:.2f} / {y:.2f}" for s, x, y in pairs)
         worst = max(abs(x - y) for _, x, y in pairs)
-        ta, tb = rows_a[key]["train_seconds"], rows_b[key]["train_seconds"]
+        ta, tb = rows_a[key].train_seconds, rows_b[key].train_seconds
         print(
             f"| {key[0]} | {key[1]} | {key[2]} | {cells} | {worst:.2f} | "
             f"{_seconds(ta)} | {_seconds(tb)} |"

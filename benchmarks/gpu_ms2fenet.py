@@ -24,6 +24,7 @@ import torch
 
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
 from mssfe.training.record import machine, package_versions
+from mssfe.training.rundir import RunDir
 from mssfe.training.trainer import train
 
 CASES = (("IndianPines-sim", "random:0.1"), ("PaviaU-sim", "random:0.01"))
@@ -75,19 +76,19 @@ def measure(scene: str, split: str, precision: str, epochs: int, workdir: Path) 
         t0 = time.perf_counter()
         result = train(config, run_dir)
         wall = time.perf_counter() - t0
-    log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    steady = [e["seconds"] for e in log[1:]] or [log[0]["seconds"]]
+    run = RunDir(run_dir)
+    log, metrics = run.read_log(), run.read_metrics()
+    steady = [e.seconds for e in log[1:]] or [log[0].seconds]
     return {
         "scene": scene,
         "split": split,
         "precision": precision,
         "epochs": len(log),
-        "n_train": metrics["n_train"],
+        "n_train": metrics.n_train,
         "epoch_seconds_median": statistics.median(steady),
-        "train_samples_per_s": metrics["n_train"] / statistics.median(steady),
+        "train_samples_per_s": metrics.n_train / statistics.median(steady),
         "test_pixels_per_s": result.test_pixels_per_s,
-        "n_test": metrics["n_test"],
+        "n_test": metrics.n_test,
         "gpu_utilisation_mean_pct": sampler.mean,
         "oa_after_epochs": result.metrics.oa,
         "wall_seconds": wall,

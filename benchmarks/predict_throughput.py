@@ -23,6 +23,7 @@ import torch
 from mssfe.data.scenes import load_scene
 from mssfe.data.simulate import simulate_layout
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
+from mssfe.training.rundir import RunDir
 from mssfe.training.trainer import train
 from mssfe.utils.atomic import atomic_write_text
 from mssfe.workflows.predict import load_run, predict_scene
@@ -70,7 +71,7 @@ def machine() -> list[str]:
 
 
 def tiny_run(run_dir: Path, epochs: int, scene: str) -> Path:
-    if not (run_dir / "best.pt").exists():
+    if not RunDir(run_dir).best_checkpoint.exists():
         config = RunConfig(
             model="ms2fenet",
             model_args={"patch_size": 9, "n_components": 10},

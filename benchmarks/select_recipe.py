@@ -32,7 +32,7 @@ from mssfe.data.splits import make_split, validation_folds
 from mssfe.models import make_config
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
 from mssfe.training.recipes import parse_recipe, recipe_label
-from mssfe.training.rundir import read_metrics
+from mssfe.training.rundir import RunDir
 from mssfe.training.trainer import run_or_resume
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
 
@@ -79,8 +79,8 @@ def scrambled_test_labels(scene: Scene, test: np.ndarray, seed: int) -> Scene:
 
 def _pooled(run_dirs: list[Path]) -> dict[str, float]:
     """OA and AA of the folds' held-out pixels pooled, and the mean training seconds."""
-    payloads = [read_metrics(d) for d in run_dirs]
-    confusion = sum(np.asarray(p["metrics"]["confusion"], dtype=np.int64) for p in payloads)
+    records = [RunDir(d).read_metrics() for d in run_dirs]
+    confusion = sum(np.asarray(r.metrics.confusion, dtype=np.int64) for r in records)
     confusion = np.asarray(confusion)
     per_class = np.diag(confusion) / np.maximum(confusion.sum(axis=1), 1)
     present = confusion.sum(axis=1) > 0
@@ -88,7 +88,7 @@ def _pooled(run_dirs: list[Path]) -> dict[str, float]:
         "oa": float(np.trace(confusion) / max(confusion.sum(), 1)),
         "aa": float(per_class[present].mean()),
         "pixels": int(confusion.sum()),
-        "train_seconds": float(np.mean([p["train_seconds"] for p in payloads])),
+        "train_seconds": float(np.mean([r.train_seconds for r in records])),
     }
 
 

@@ -163,4 +163,17 @@ def test_train_and_evaluate_name_the_recipe_pool_and_tta(
     assert json.loads((run_dir / "evaluation.json").read_text())["tta"] is True
     bad = [*argv, "--recipe", "mssfe:ssl=sometimes", "--out", str(tmp_path / "bad")]
     assert main(bad) == 2
-    assert "recipe.ssl: expected one of none, inductive, transductive" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "recipe.ssl: expected one of 'none', 'inductive', 'transductive'" in err
+
+
+def test_patch_size_is_one_option_under_two_spellings(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--patch-size N`` is ``--model-arg patch_size=N``; both given differently is an error."""
+    assert main(["info", "ms2fenet", "--patch-size", "9"]) == 0
+    first = capsys.readouterr().out
+    assert "input (1, 1, 30, 9, 9)" in first
+    assert main(["info", "ms2fenet", "--model-arg", "patch_size=9"]) == 0
+    assert capsys.readouterr().out == first
+    argv = ["info", "ms2fenet", "--patch-size", "9", "--model-arg", "patch_size=11"]
+    assert main(argv) == 2
+    assert "--patch-size: given twice, differently" in capsys.readouterr().err

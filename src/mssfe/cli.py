@@ -9,9 +9,53 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from mssfe import __version__
-from mssfe.errors import MssfeError
+from mssfe.errors import ConfigError, MssfeError
+from mssfe.utils.validation import parse_key_value
 
 Handler = Callable[[argparse.Namespace], int]
+
+#: Per command, the config fields and workflow arguments its options set, as the user typed
+#: them: an error about ``optim.lr`` from ``mssfe train`` names ``--lr``.
+OPTION_NAMES: dict[str, dict[str, str]] = {
+    "split": {
+        "seed": "--seed",
+        "patch_size": "--patch-size",
+        "val_fraction": "--val-fraction",
+    },
+    "train": {
+        "optim.lr": "--lr",
+        "optim.max_epochs": "--epochs",
+        "optim.patience": "--patience",
+        "optim.batch_size": "--batch-size",
+        "data.val_fraction": "--val-fraction",
+        "data.cube": "--cube",
+        "data.labels": "--labels",
+        "runtime.threads": "--threads",
+        "runtime.workers": "--workers",
+        "runtime.precision": "--precision",
+        "seeds": "--seeds",
+        "seed": "--seeds",
+    },
+    "benchmark": {
+        "seeds": "--seeds",
+        "max_epochs": "--epochs",
+        "patience": "--patience",
+        "batch_size": "--batch-size",
+        "max_test": "--max-test",
+        "guard_patch": "--guard-patch",
+        "threads": "--threads",
+        "jobs": "--jobs",
+        "recipes": "--recipe",
+    },
+    "predict": {"tile_rows": "--tile-rows", "batch_size": "--batch-size"},
+    "simulate": {
+        "scale": "--scale",
+        "noise_seed": "--seed",
+        "scene_seed": "--scene-seed",
+        "difficulty": "--difficulty",
+    },
+    "demo": {"max_epochs": "--epochs", "seed": "--seed"},
+}
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
@@ -38,6 +82,7 @@ def _add_user_cube_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_scenes(args: argparse.Namespace) -> int:
+    # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.data.inventory import format_inventory, scene_inventory
 
     print(format_inventory(scene_inventory(args.data_dir), args.data_dir))
@@ -45,6 +90,7 @@ def cmd_scenes(args: argparse.Namespace) -> int:
 
 
 def cmd_split(args: argparse.Namespace) -> int:
+    # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.data.scenes import load_scene
     from mssfe.data.splits import format_counts, make_split
 
@@ -70,21 +116,20 @@ def cmd_split(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.data.scenes import find_scene_info
-    from mssfe.models import create_model, get_model_spec, make_config
+    from mssfe.models import Fit, create_model, get_model_spec, input_needs
     from mssfe.models.summary import format_summary
 
     info = find_scene_info(args.scene)
     spec = get_model_spec(args.model)
-    if spec.kind != "torch":
+    if spec.fit is Fit.ESTIMATOR:
         print(f"{args.model}: {spec.paper}\nnot a neural network: no layer table or FLOPs")
         return 0
-    cfg = make_config(args.model, **_parse_model_args(args.model_arg))
-    n_bands = getattr(cfg, "n_components", None) or info.shape[2]
-    patch = getattr(cfg, "patch_size", None) or 1
-    model = create_model(
-        args.model, n_bands=n_bands, n_classes=info.n_classes, **_parse_model_args(args.model_arg)
-    )
+    model_args = _model_args(args)
+    needs = input_needs(args.model, model_args)
+    n_bands, patch = needs.n_components or info.shape[2], needs.patch_size
+    model = create_model(args.model, n_bands=n_bands, n_classes=info.n_classes, **model_args)
     print(
         f"{args.model} for {info.name} ({info.n_classes} classes), input (1, 1, {n_bands}, {patch}, {patch})"
     )
@@ -92,26 +137,23 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_value(text: str) -> Any:
-    import tomllib
-
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
-
-
-def _parse_model_args(items: Sequence[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise MssfeError(f"--model-arg expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        out[key.strip()] = _parse_value(value.strip())
+def _model_args(args: argparse.Namespace) -> dict[str, Any]:
+    """``--model-arg KEY=VALUE`` options, with ``--patch-size N`` as ``patch_size=N``."""
+    out = dict(parse_key_value(item, "--model-arg") for item in args.model_arg or [])
+    if args.patch_size is not None:
+        if out.get("patch_size", args.patch_size) != args.patch_size:
+            raise ConfigError(
+                "given twice, differently",
+                field="--patch-size",
+                expected=f"--model-arg patch_size={args.patch_size} or nothing",
+                got=f"patch_size={out['patch_size']!r}",
+            )
+        out["patch_size"] = args.patch_size
     return out
 
 
 def _train_config(args: argparse.Namespace) -> Any:
+    # lazy: `mssfe --help` never loads torch or the readers
     from dataclasses import replace
 
     from mssfe.training.config import RunConfig, load_config, with_overrides
@@ -151,34 +193,32 @@ def _train_config(args: argparse.Namespace) -> Any:
         overrides["runtime.progress"] = False
     if args.model and args.model != config.model:
         overrides["model_args"] = {}  # another model's options do not carry over
-    config = with_overrides(config, overrides)
-    for key, value in _parse_model_args(args.model_arg).items():
-        config = with_overrides(config, {f"model_args.{key}": value})
-    return config
+    for key, value in _model_args(args).items():
+        overrides[f"model_args.{key}"] = value
+    return with_overrides(config, overrides)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.evaluation.metrics import format_pm
-    from mssfe.training.prepare import load_scene_for
-    from mssfe.training.rundir import leakage_text, read_metrics, recipe_text
+    from mssfe.training.rundir import GroupDir, RunDir, leakage_text
     from mssfe.training.trainer import train
     from mssfe.workflows.train import group_dir, train_seeds
 
     if args.resume:
         result = train(None, args.resume, resume=True)
-        print(recipe_text(read_metrics(result.run_dir)))
+        print(RunDir(result.run_dir).read_metrics().recipe_text())
         _print_metrics(result.metrics)
         return 0
     config = _train_config(args)
-    scene = load_scene_for(config)
-    results, summary = train_seeds(config, args.seeds, args.out, scene=scene)
-    tag = " (simulated)" if scene.simulated else ""
-    print(f"{scene.name}{tag}, {config.model}, split {config.data.split}, seeds {args.seeds}")
-    payloads = [read_metrics(r.run_dir) for r in results]
-    print(recipe_text(payloads[0]))
-    for note in payloads[0].get("split_notes", []):  # e.g. a class smaller than the requested count
+    results, summary = train_seeds(config, args.seeds, args.out)
+    records = [RunDir(r.run_dir).read_metrics() for r in results]
+    tag = " (simulated)" if records[0].simulated else ""
+    print(f"{records[0].scene}{tag}, {config.model}, split {config.data.split}, seeds {args.seeds}")
+    print(records[0].recipe_text())
+    for note in records[0].split_notes:  # e.g. a class smaller than the requested count
         print(f"note: {note}")
-    print(leakage_text(sum(p["leakage"] for p in payloads) / len(payloads)))
+    print(leakage_text(sum(r.leakage for r in records) / len(records)))
     for r in results:
         print(
             f"  {r.run_dir}: OA {r.metrics.oa * 100:.2f}  AA {r.metrics.aa * 100:.2f}  "
@@ -189,7 +229,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"OA {format_pm(m['oa'], s['oa'])}  AA {format_pm(m['aa'], s['aa'])}  "
         f"kappa {format_pm(m['kappa'], s['kappa'])}  over {summary.n_runs} seed(s)"
     )
-    print(f"summary: {group_dir(args.out, config) / 'summary.md'}")
+    print(f"summary: {GroupDir(group_dir(args.out, config)).summary_markdown}")
     return 0
 
 
@@ -201,11 +241,11 @@ def _print_metrics(metrics: Any) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from mssfe.training.rundir import recipe_text
+    # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.workflows.evaluate import evaluate
 
     done = evaluate(args.run_dir, tta=args.tta)
-    print(recipe_text(done.record))
+    print(done.record.recipe_text())
     _print_metrics(done.metrics)
     for name, acc in zip(done.class_names, done.metrics.per_class, strict=False):
         print(f"  {name:32s} {acc * 100:6.2f}")
@@ -214,15 +254,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.workflows.demo import run_demo
 
     return run_demo(out=args.out, epochs=args.epochs, seed=args.seed, recipe=args.recipe)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
+    # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.data.simulate import load_recipe, save_simulated, simulate, simulate_layout
 
     if args.recipe:  # a user's label raster with a user's class-to-material recipe
+        # lazy: `mssfe --help` never loads torch or the readers
         from mssfe.data.readers import load_labels
 
         sim = simulate(
@@ -249,6 +292,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.workflows.predict import describe_timings, run_predict
 
     done = run_predict(
@@ -280,6 +324,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.workflows.report import write_report
 
     html_path, md_path = write_report(args.path, args.out, with_maps=not args.no_maps)
@@ -288,6 +333,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.workflows.compare import compare
 
     text, written = compare(args.tables, args.reference, out=args.out, figure=args.figure)
@@ -357,8 +403,10 @@ RECIPE_HELP = (
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
+    # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.training.config import RuntimeConfig
     from mssfe.workflows.benchmark import benchmark_config, run_benchmark
+    from mssfe.workflows.benchmark_dir import BenchmarkDir
 
     bench = benchmark_config(
         args.scenes,
@@ -376,8 +424,9 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         recipes=tuple(args.recipe),
     )
     rows = run_benchmark(bench, progress=not args.no_progress, jobs=args.jobs)
-    print((bench.out / "results.md").read_text())
-    print(f"{len(rows)} rows -> {bench.out / 'results.md'}, results.csv, results.json")
+    markdown, csv, table = BenchmarkDir(bench.out).files()
+    print(markdown.read_text())
+    print(f"{len(rows)} rows -> {markdown}, {csv.name}, {table.name}")
     return 0
 
 
@@ -478,6 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model-arg", action="append", metavar="KEY=VALUE", help="model option, e.g. partitions=2"
     )
+    p.add_argument("--patch-size", type=int, help="the model's patch side (= patch_size=N)")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("train", help="train and evaluate a model over one or more seeds")
@@ -487,6 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--model-arg", action="append", metavar="KEY=VALUE", help="model option, e.g. partitions=2"
     )
+    p.add_argument("--patch-size", type=int, help="the model's patch side (= patch_size=N)")
     p.add_argument("--split")
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--out", default="runs", help="root directory of run directories")
@@ -576,6 +627,14 @@ def _show_warning(
     print(f"mssfe: warning: {message}", file=file or sys.stderr)
 
 
+def _as_typed(exc: MssfeError, command: str) -> MssfeError:
+    """The error naming the option the user typed (``--lr``) rather than its config field."""
+    names = OPTION_NAMES.get(command, {})
+    if isinstance(exc, ConfigError) and exc.field in names and exc.file is None:
+        return exc.renamed(names[exc.field])
+    return exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -591,7 +650,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MssfeError as exc:
         if args.debug:
             raise
-        print(f"mssfe: error: {exc}", file=sys.stderr)
+        print(f"mssfe: error: {_as_typed(exc, args.command)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

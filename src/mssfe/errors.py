@@ -57,7 +57,38 @@ class ChecksumError(DataError):
 
 
 class ConfigError(MssfeError):
-    """An unknown name, a wrong type or conflicting options in a configuration."""
+    """An unknown name, a wrong type or conflicting options in a configuration.
+
+    ``field`` is the option as its source names it (``optim.lr``, ``--lr``); ``file`` the
+    config file it came from, if any. :meth:`renamed` gives the same error under another
+    name, so the command line can report the option a user typed instead of the config field.
+    """
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        file: str | Path | None = None,
+        field: str | None = None,
+        expected: object = None,
+        got: object = None,
+    ) -> None:
+        self.message = message
+        self.file = None if file is None else str(file)
+        self.field = field
+        self.expected = expected
+        self.got = got
+        head = ": ".join(part for part in (self.file, field) if part)
+        detail = message
+        if expected is not None or got is not None:
+            detail += ("; " if detail else "") + f"expected {expected}, got {got}"
+        super().__init__(f"{head}: {detail}" if head else detail)
+
+    def renamed(self, field: str | None, *, file: str | Path | None = None) -> ConfigError:
+        """The same error about ``field`` (and ``file``) instead of the original names."""
+        return ConfigError(
+            self.message, file=file, field=field, expected=self.expected, got=self.got
+        )
 
 
 class CheckpointError(MssfeError):

@@ -12,6 +12,7 @@ import pytest
 from mssfe.cli import main
 from mssfe.errors import ConfigError, DataError
 from mssfe.evaluation.compare import format_standings, paired_difference
+from mssfe.evaluation.table import BenchmarkRow
 from mssfe.workflows.compare import standings
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "issue6"
@@ -53,22 +54,21 @@ def test_standing_in_a_committed_table_agrees_with_the_table_itself() -> None:
         sub = [r for r in rows if r["protocol"] == s.protocol]
         ordered = [r["model"] for r in sorted(sub, key=lambda r: r["oa_mean"], reverse=True)]
         assert ordered.index("ms2fenet") + 1 == s.rank
-        assert s.rival is not None and s.rival["model"] == ordered[1 if s.rank == 1 else 0]
+        assert s.rival is not None and s.rival.model == ordered[1 if s.rank == 1 else 0]
         section = markdown.split(f"split `{s.protocol}`")[1]
-        printed = re.search(
-            rf"^\| {re.escape(s.rival['model'])} \| [^|]+\| ([^|]+) \|", section, re.M
-        )
+        printed = re.search(rf"^\| {re.escape(s.rival.model)} \| [^|]+\| ([^|]+) \|", section, re.M)
         assert printed is not None and printed.group(1).strip() == str(s.paired)
 
 
 def test_pairs_only_the_seeds_both_models_ran() -> None:
     ref = _row("ms2fenet", [0, 1, 2], [0.90, 0.80, 0.70])
     other = _row("ssrn", [1, 2, 3], [0.85, 0.60, 0.99])
-    paired = paired_difference(other, ref)
+    paired = paired_difference(BenchmarkRow.from_json(other), BenchmarkRow.from_json(ref))
     assert paired is not None
     assert (paired.n, paired.better) == (2, 1)
     assert paired.mean == pytest.approx(((0.85 - 0.80) + (0.60 - 0.70)) / 2 * 100)
-    assert paired_difference(_row("svm", [7], [0.5]), ref) is None
+    lone = BenchmarkRow.from_json(_row("svm", [7], [0.5]))
+    assert paired_difference(lone, BenchmarkRow.from_json(ref)) is None
 
 
 def test_rank_rival_and_sentence(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_rank_rival_and_sentence(tmp_path: Path) -> None:
     ]
     (s,) = standings([_table(tmp_path, "t", rows)], "ms2fenet")
     assert (s.rank, s.n_models, s.beaten) == (2, 3, 1)
-    assert s.rival is not None and s.rival["model"] == "ssrn"
+    assert s.rival is not None and s.rival.model == "ssrn"
     text = format_standings([s], "ms2fenet")
     assert "| 2 of 3 | ssrn (96.00) | +5.00 ± 0.00 (2/2) | 1 of 2 | 4.0x |" in text
     assert "`ms2fenet` 2nd of 3, 5.00 points below ssrn; ssrn better on 2/2 seeds." in text

@@ -19,7 +19,14 @@ import pytest
 import torch
 
 from mssfe.errors import ConfigError, DataError
-from mssfe.models import count_parameters, create_model, get_model_spec, layer_table, make_config
+from mssfe.models import (
+    Fit,
+    count_parameters,
+    create_model,
+    get_model_spec,
+    layer_table,
+    make_config,
+)
 
 TORCH_BASELINES = ["cnn3d", "ssrn", "hybridsn", "a2s2k", "ssftt"]
 IP_BANDS = 200  # Indian Pines after removing the water-absorption bands
@@ -66,7 +73,7 @@ def test_registry_defaults_are_the_papers(
     cfg = make_config(name)
     assert (cfg.patch_size, cfg.n_components) == (patch, components)
     spec = get_model_spec(name)
-    assert spec.kind == "torch"
+    assert spec.fit is Fit.GRADIENT
     assert (spec.training["optimizer"], spec.training["lr"], spec.training["batch_size"]) == (
         optimizer,
         lr,

@@ -8,7 +8,16 @@ import pytest
 from torch import nn
 
 from mssfe.errors import ConfigError
-from mssfe.models import create_model, get_model_spec, list_models, make_config, register_model
+from mssfe.models import (
+    Fit,
+    InputNeeds,
+    create_model,
+    get_model_spec,
+    input_needs,
+    list_models,
+    make_config,
+    register_model,
+)
 from mssfe.models.ms2fenet import MS2FENet, MS2FENetConfig
 
 
@@ -103,3 +112,23 @@ def test_duplicate_or_malformed_registration_is_refused() -> None:
 def test_registered_build_function_is_returned_unchanged() -> None:
     spec = get_model_spec("ms2fenet")
     assert isinstance(spec.build(make_config("ms2fenet"), 30, 2), nn.Module)
+
+
+def test_input_needs_is_the_one_place_a_patch_size_is_read() -> None:
+    assert input_needs("ms2fenet", {}) == InputNeeds(patch_size=15, n_components=30)
+    assert input_needs("ms2fenet", {"patch_size": 9, "n_components": None}) == InputNeeds(9, None)
+    assert input_needs("svm", {}) == InputNeeds(patch_size=1, n_components=None)
+
+
+def test_a_spec_says_how_its_model_is_fitted() -> None:
+    assert get_model_spec("ms2fenet").fit is Fit.GRADIENT
+    assert get_model_spec("svm").fit is Fit.ESTIMATOR
+
+    @dataclass(frozen=True)
+    class Est:
+        n_components: int | None = None
+        patch_size: int = 1
+
+    with pytest.raises(ConfigError, match="an estimator is fitted, not trained with an optimiser"):
+        register_model("est-test", Est, training={"lr": 0.1}, paper="", fit=Fit.ESTIMATOR)
+    assert "est-test" not in list_models()

@@ -215,7 +215,7 @@ def test_split_command_prints_notes_for_oversized_request(cli) -> None:
 @pytest.mark.parametrize(
     ("argv_extra", "fragments"),
     [
-        (("--model-arg", "patch_size=8"), ("patch_size must be an odd integer >= 1, got 8",)),
+        (("--model-arg", "patch_size=8"), ("ms2fenet.patch_size: expected an odd int >= 1, got 8",)),
         (("--model-arg", "patch_size=31"),
          ("field 'patch_size'", "scene too small", "got patch_size 31 (radius 15) on a 12 x 12")),
     ],
@@ -228,7 +228,7 @@ def test_patch_size_even_or_larger_than_scene(cli, tiny, argv_extra, fragments) 
 
 def test_split_command_even_patch_size(cli) -> None:
     r = cli("split", "--scene", "SalinasA", "--patch-size", "4")
-    assert_clear_error(r, "patch_size must be an odd integer >= 1, got 4")
+    assert_clear_error(r, "--patch-size: expected an odd int >= 1, got 4")
 
 
 # --------------------------------------------------------------------------- config
@@ -249,7 +249,7 @@ def test_unknown_model_option_suggests_closest(cli, tiny) -> None:
     r = cli(
         *train_args(tiny["cube"], tiny["labels"], tiny["dir"] / "o", "--model-arg", "patchsize=9")
     )
-    assert_clear_error(r, "unknown config field 'patchsize'", "did you mean 'patch_size'?")
+    assert_clear_error(r, "unknown option 'patchsize'", "did you mean 'patch_size'?")
 
 
 def test_unknown_config_option_suggests_closest(cli, tmp_path: Path) -> None:
@@ -265,7 +265,7 @@ def test_wrong_type_in_model_option(cli, tiny) -> None:
             tiny["cube"], tiny["labels"], tiny["dir"] / "o", "--model-arg", "patch_size='a'"
         )
     )
-    assert_clear_error(r, "config field 'patch_size' expects int, got 'a' (str)")
+    assert_clear_error(r, "ms2fenet.patch_size: expected int, got str 'a'")
 
 
 def test_wrong_type_in_config_file(cli, tmp_path: Path) -> None:

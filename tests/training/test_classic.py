@@ -13,11 +13,11 @@ from sklearn.exceptions import NotFittedError
 from mssfe.data.scenes import Scene, load_scene
 from mssfe.data.splits import Split
 from mssfe.errors import ConfigError, DataError
-from mssfe.models import create_model, get_model_spec, make_config
+from mssfe.models import Fit, create_model, get_model_spec, make_config
 from mssfe.models.svm import RBFSVM
 from mssfe.training import classic
 from mssfe.training.config import DataConfig, RunConfig, RuntimeConfig
-from mssfe.training.rundir import read_metrics
+from mssfe.training.rundir import RunDir
 from mssfe.training.trainer import train
 
 SVM_RUN = RunConfig(
@@ -53,9 +53,10 @@ def svm_run(tmp_path_factory: pytest.TempPathFactory, scene: Scene) -> tuple[Pat
     return run_dir, seen
 
 
-def test_svm_is_registered_as_sklearn() -> None:
+def test_svm_is_registered_as_an_estimator_with_no_optimiser() -> None:
     spec = get_model_spec("svm")
-    assert spec.kind == "sklearn"
+    assert spec.fit is Fit.ESTIMATOR
+    assert dict(spec.training) == {}  # no faked optimiser defaults
     cfg = make_config("svm")
     assert (cfg.n_components, cfg.patch_size, cfg.cv) == (None, 1, 3)
     assert isinstance(create_model("svm", n_bands=10, n_classes=3), RBFSVM)
@@ -126,13 +127,14 @@ def test_a_finished_run_is_kept(svm_run: tuple[Path, dict], scene: Scene) -> Non
 def test_a_damaged_finished_run_is_named_not_retrained(
     svm_run: tuple[Path, dict], scene: Scene, tmp_path: Path, damage, message: str
 ) -> None:
-    """read_metrics (shared by every reader of metrics.json) names the file and what is wrong."""
+    """RunDir.read_metrics (shared by every reader of metrics.json) names the file and what is
+    wrong."""
     run_dir = tmp_path / "seed0"
     shutil.copytree(svm_run[0], run_dir)
-    assert read_metrics(run_dir)["metrics"]["oa"] > 0.9
+    assert RunDir(run_dir).read_metrics().metrics.oa > 0.9
     damage(run_dir / "metrics.json")
     with pytest.raises(DataError, match=message) as info:
-        read_metrics(run_dir)
+        RunDir(run_dir).read_metrics()
     assert str(run_dir / "metrics.json") in str(info.value)
     if (run_dir / "metrics.json").exists():  # a damaged finished run is reported, not overwritten
         before = (run_dir / "metrics.json").read_text()
@@ -141,8 +143,8 @@ def test_a_damaged_finished_run_is_named_not_retrained(
         assert (run_dir / "metrics.json").read_text() == before
 
 
-def test_train_classic_refuses_a_torch_model(tmp_path: Path, scene: Scene) -> None:
-    with pytest.raises(ConfigError, match="torch model"):
+def test_train_classic_refuses_a_gradient_trained_model(tmp_path: Path, scene: Scene) -> None:
+    with pytest.raises(ConfigError, match="expected an estimator model, got 'ssrn'"):
         classic.train_classic(RunConfig(model="ssrn"), tmp_path / "r", scene=scene)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mssfe.data.scenes import Scene
+from mssfe.evaluation.table import BenchmarkRow
 from mssfe.viz.confusion import figure_confusion, row_normalised
 from mssfe.viz.curves import figure_learning_curves, figure_oa_bars, figure_oa_vs_samples
 from mssfe.viz.maps import error_map, false_colour, figure_class_map, figure_scene_panels
@@ -147,18 +148,19 @@ TABLE = [
     },
     {"model": "svm", "scene": "PaviaU-sim", "protocol": "random:50", "oa_mean": 0.80},
 ]
+ROWS = [BenchmarkRow.from_json(r) for r in TABLE]
 
 
 def test_benchmark_figures_flag_simulated_scenes() -> None:
-    bars = figure_oa_bars(TABLE)
+    bars = figure_oa_bars(ROWS)
     assert "simulated" in _texts(bars)
     assert len(bars.axes[0].patches) == 4  # 2 models x 2 protocols
-    curve = figure_oa_vs_samples(TABLE)
+    curve = figure_oa_vs_samples(ROWS)
     assert "simulated" in _texts(curve)
     close(bars)
     close(curve)
 
 
 def test_benchmark_figures_of_real_scenes_do_not_say_simulated() -> None:
-    table = [{**r, "scene": "PaviaU"} for r in TABLE]
+    table = [BenchmarkRow.from_json({**r, "scene": "PaviaU"}) for r in TABLE]
     assert "simulated" not in _texts(figure_oa_bars(table))

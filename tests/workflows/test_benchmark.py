@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,12 +13,14 @@ import pytest
 from mssfe.cli import main
 from mssfe.data.splits import Split
 from mssfe.errors import ConfigError
+from mssfe.evaluation.table import BenchmarkTable
 from mssfe.workflows.benchmark import (
     ModelChoice,
     expand_models,
     expand_protocols,
     format_markdown,
 )
+from mssfe.workflows.benchmark_dir import BenchmarkDir
 
 SMALL_NET = "ms2fenet:patch_size=9,n_components=12"
 
@@ -268,10 +271,9 @@ def test_time_left_weights_cells_by_their_work(bench_dir: Path) -> None:
 def test_every_model_is_compared_with_ms2fenet_seed_by_seed(bench_dir: Path) -> None:
     from mssfe.workflows.benchmark import format_markdown
 
-    payload = json.loads((bench_dir / "results.json").read_text())
-    rows = payload["rows"]
-    for row in rows:  # the small network stands in as the reference
-        row["model"] = "ms2fenet" if row["model"] != "svm" else "svm"
+    table = BenchmarkDir(bench_dir).read()
+    # the small network stands in as the reference
+    rows = [replace(r, model="ms2fenet" if r.model != "svm" else "svm") for r in table.rows]
     seeds = {}
     for seed in (0, 1):
         run = {}
@@ -282,7 +284,7 @@ def test_every_model_is_compared_with_ms2fenet_seed_by_seed(bench_dir: Path) -> 
     diff = np.array([seeds[0], seeds[1]])
     better = int((diff > 0).sum())
     expected = f"{diff.mean():+.2f} ± {diff.std(ddof=1):.2f} ({better}/2)"
-    md = format_markdown(payload["meta"], rows)
+    md = format_markdown(table.meta, rows)
     svm_line = next(line for line in md.splitlines() if line.startswith("| svm | "))
     net_line = next(line for line in md.splitlines() if line.startswith("| ms2fenet | "))
     assert svm_line.split("|")[3].strip() == expected
@@ -343,8 +345,8 @@ def test_a_class_without_test_pixels_shows_a_dash_not_nan() -> None:
     """IndianPines-sim's disjoint split leaves four small classes without test pixels (the guard
     band removes them): their per-class cells read '–' with a note, never 'nan'."""
     table = Path(__file__).resolve().parents[2] / "benchmarks/results/issue6/ip/results.json"
-    data = json.loads(table.read_text())
-    text = format_markdown(data["meta"], data["rows"])
+    read = BenchmarkDir.of(table).read()
+    text = format_markdown(read.meta, read.rows)
     random_part, disjoint_part = text.split("split `disjoint`")
     assert "nan" not in text
     assert "| Alfalfa | " + " | ".join(["–"] * 7) + " |" in disjoint_part
@@ -398,7 +400,7 @@ def test_a_table_of_paper_rows_names_no_recipe() -> None:
     table = (
         Path(__file__).resolve().parents[2] / "benchmarks/results/issue6/sa_limited/results.json"
     )
-    data = json.loads(table.read_text())
-    text = format_markdown(data["meta"], data["rows"])
+    data = BenchmarkTable.from_json(json.loads(table.read_text()))
+    text = format_markdown(data.meta, data.rows)
     assert "recipe" not in text.lower() and "SSL pool" not in text
     assert "| model | OA % | ΔOA vs ms2fenet" in text

@@ -435,3 +435,23 @@ def test_predict_records_whether_it_averaged_flips(
     )
     assert done is not None and done.tta is True
     assert json.loads((tmp_path / "map" / "prediction.json").read_text())["tta"] == [True]
+
+
+def test_a_run_on_a_user_cube_predicts_its_own_cube(tmp_path: Path) -> None:
+    """Without --scene or --cube, predict loads the run's scene through its config, as
+    training did: a user's cube too (it used to look for a registered scene named after it)."""
+    from mssfe.cli import main
+
+    rng = np.random.default_rng(0)
+    cube_file, labels_file = tmp_path / "mine.npy", tmp_path / "mine_gt.npy"
+    np.save(cube_file, rng.normal(size=(12, 12, 16)).astype(np.float32))
+    labels = np.ones((12, 12), np.int64)
+    labels[6:] = 2
+    np.save(labels_file, labels)
+    argv = ["train", "--cube", str(cube_file), "--labels", str(labels_file), "--model", "ms2fenet"]
+    argv += ["--patch-size", "9", "--model-arg", "n_components=12", "--epochs", "1"]
+    argv += ["--split", "random:3", "--no-progress", "--out", str(tmp_path / "runs")]
+    assert main(argv) == 0
+    (run_dir,) = (p.parent for p in (tmp_path / "runs").rglob("best.pt"))
+    assert main(["predict", str(run_dir), "--out", str(tmp_path / "map"), "--no-progress"]) == 0
+    assert np.load(tmp_path / "map" / "class_map.npy").shape == (12, 12)

@@ -14,7 +14,8 @@ import pytest
 
 from mssfe.data.scenes import load_scene
 from mssfe.errors import DataError
-from mssfe.workflows.report import load_benchmark_rows, write_report
+from mssfe.training.rundir import RunDir
+from mssfe.workflows.report import write_report
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -150,14 +151,6 @@ def test_benchmark_report_tolerates_missing_fields(tmp_path: Path) -> None:
     assert html_path.parent == tmp_path / "bench" / "report"
 
 
-def test_benchmark_rows_loader(tmp_path: Path) -> None:
-    (tmp_path / "results.json").write_text(json.dumps({"rows": [{"model": "a"}, 3]}))
-    assert load_benchmark_rows(tmp_path / "results.json") == [{"model": "a"}]
-    (tmp_path / "results.json").write_text('"nope"')
-    with pytest.raises(DataError, match="list of rows"):
-        load_benchmark_rows(tmp_path / "results.json")
-
-
 def test_nothing_to_report(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="nothing to report"):
         write_report(tmp_path)
@@ -234,4 +227,4 @@ def test_a_stored_prediction_in_label_codes_is_drawn_as_its_classes(
     (run / "prediction" / "prediction.json").write_text(
         json.dumps({"class_codes": [1, 10, 11, 12, 13, 14]})
     )
-    np.testing.assert_array_equal(_run_prediction(run, scene), indices)
+    np.testing.assert_array_equal(_run_prediction(RunDir(run), scene), indices)

@@ -12,13 +12,14 @@ import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 
 import numpy as np
 from sklearn.decomposition import PCA
 
 from mssfe.errors import ConfigError, DataError
 from mssfe.utils.atomic import atomic_save
+from mssfe.utils.jsonfile import record_from_json, record_to_json
 from mssfe.utils.npz import load_npz_arrays, read_metadata
 
 PcaFit = Literal["scene", "train", "none"]
@@ -100,11 +101,7 @@ class Preprocessor:
         if self.components is not None and self.pca_mean is not None:
             arrays["components"] = self.components
             arrays["pca_mean"] = self.pca_mean
-        meta = {
-            "format": PREPROCESSOR_FORMAT,
-            "version": PREPROCESSOR_VERSION,
-            "pca_fit": self.pca_fit,
-        }
+        meta = PreprocessorMetadata(pca_fit=self.pca_fit).to_json()
 
         def write(handle: IO[bytes]) -> None:
             np.savez(handle, metadata=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]
@@ -115,7 +112,9 @@ class Preprocessor:
     def load(cls, path: str | Path) -> Preprocessor:
         """Read a file written by :meth:`save`; anything malformed raises DataError."""
         arrays = load_npz_arrays(path, "preprocessor")
-        pca_fit = _read_meta(arrays, path)
+        if "metadata" not in arrays:
+            raise DataError("missing array", file=path, field="metadata")
+        pca_fit = PreprocessorMetadata.from_json(arrays["metadata"], path).pca_fit
         for key in ("band_mean", "band_std", "out_mean", "out_std"):
             if key not in arrays:
                 raise DataError("missing array", file=path, field=key)
@@ -133,26 +132,24 @@ class Preprocessor:
         return prep
 
 
-def _read_meta(arrays: dict[str, np.ndarray], path: str | Path) -> PcaFit:
-    if "metadata" not in arrays:
-        raise DataError("missing array", file=path, field="metadata")
-    meta = read_metadata(
-        arrays["metadata"],
-        path,
-        fmt=PREPROCESSOR_FORMAT,
-        version=PREPROCESSOR_VERSION,
-        what="preprocessor",
-    )
-    pca_fit = meta.get("pca_fit")
-    if pca_fit not in ("scene", "train", "none"):
-        raise DataError(
-            "bad PCA fit",
-            file=path,
-            field="metadata.pca_fit",
-            expected="scene, train or none",
-            got=pca_fit,
+@dataclass(frozen=True, kw_only=True)
+class PreprocessorMetadata:
+    """The JSON string a preprocessor file carries beside its arrays: how PCA was fitted."""
+
+    format: str = PREPROCESSOR_FORMAT
+    version: int = PREPROCESSOR_VERSION
+    pca_fit: PcaFit
+
+    def to_json(self) -> dict[str, Any]:
+        return record_to_json(self)
+
+    @classmethod
+    def from_json(cls, raw: np.ndarray, path: str | Path) -> PreprocessorMetadata:
+        """The metadata of ``path``, checked: format, version, then the PCA fit."""
+        meta = read_metadata(
+            raw, path, fmt=PREPROCESSOR_FORMAT, version=PREPROCESSOR_VERSION, what="preprocessor"
         )
-    return pca_fit
+        return record_from_json(cls, meta, file=path, where="metadata")
 
 
 def _check_shapes(prep: Preprocessor, path: str | Path) -> None:

@@ -123,6 +123,11 @@ def load_cube(path: str | Path, var: str | None = None, *, nan_policy: NanPolicy
     )
 
 
+#: The largest class id a label map may hold (int32's maximum; a float raster's 1e20 would not
+#: convert to an integer, and an id is a name, not a count).
+MAX_CLASS_ID = 2**31 - 1
+
+
 def load_labels(path: str | Path, var: str | None = None) -> np.ndarray:
     """Read a label map ``(H, W)`` int64 from ``path``; 0 means unlabelled.
 
@@ -676,6 +681,16 @@ def _validate_labels(
             field=field,
             expected="0 (unlabelled) or positive class ids",
             got=f"{n_negative} negative values, minimum {data.min()}",
+        )
+    if data.size and data.max() > MAX_CLASS_ID:
+        n_large = int(np.count_nonzero(data > MAX_CLASS_ID))
+        largest = data.max()
+        raise DataError(
+            "label map has class ids too large",
+            file=file,
+            field=field,
+            expected=f"class ids <= {MAX_CLASS_ID:,}",
+            got=f"{n_large} larger values, maximum {largest if data.dtype.kind in 'iu' else f'{largest:g}'}",
         )
     return data.astype(np.int64)
 

@@ -75,10 +75,16 @@ def contiguous_labels(
             expected=f"0 or one of {list(label_values)}",
             got=unknown[:10],
         )
-    lut = np.zeros(max(max(label_values), int(labels.max(initial=0))) + 1, dtype=np.int64)
-    for index, value in enumerate(label_values, start=1):
-        lut[value] = index
-    return lut[labels.astype(np.int64)]
+    # a sorted lookup, not a table indexed by id: memory follows the class count, not the ids
+    ids = np.asarray(label_values, dtype=np.int64)
+    if ids.size == 0:
+        return np.zeros(labels.shape, dtype=np.int64)
+    order = np.argsort(ids, kind="stable")
+    flat = labels.astype(np.int64).ravel()
+    pos = np.searchsorted(ids[order], flat).clip(max=len(ids) - 1)
+    found = ids[order][pos] == flat
+    out = np.where(found & (flat != 0), order[pos] + 1, 0)
+    return out.reshape(labels.shape).astype(np.int64)
 
 
 def sim_infos() -> dict[str, SceneInfo]:

@@ -25,7 +25,9 @@ from scipy import ndimage
 
 from mssfe.errors import ConfigError, DataError
 from mssfe.utils.atomic import atomic_save
+from mssfe.utils.jsonfile import record_from_json, record_to_json
 from mssfe.utils.npz import load_npz_arrays, read_metadata
+from mssfe.utils.validation import check_patch_size, check_scalar
 
 SplitKind = Literal["random", "disjoint", "file"]
 
@@ -284,15 +286,13 @@ class Split:
 
     def save(self, path: str | Path) -> None:
         """Write an ``.npz`` (arrays + a JSON metadata string, no pickle), atomically."""
-        meta = {
-            "format": SPLIT_FORMAT,
-            "version": SPLIT_VERSION,
-            "shape": list(self.shape),
-            "protocol": self.protocol,
-            "seed": self.seed,
-            "patch_size": self.patch_size,
-            "notes": list(self.notes),
-        }
+        meta = SplitMetadata(
+            shape=self.shape,
+            protocol=self.protocol,
+            seed=self.seed,
+            patch_size=self.patch_size,
+            notes=tuple(self.notes),
+        ).to_json()
 
         def write(handle: IO[bytes]) -> None:
             np.savez(
@@ -312,46 +312,49 @@ class Split:
         for key in ("train", "val", "test", "metadata"):
             if key not in arrays:
                 raise DataError("missing array", file=path, field=key)
-        meta = _read_meta(arrays["metadata"], path)
+        meta = SplitMetadata.from_json(arrays["metadata"], path)
+        n_pixels = meta.shape[0] * meta.shape[1]
         return cls(
-            shape=meta["shape"],
-            train=_as_index(arrays["train"], "train", meta["n_pixels"], str(path)),
-            val=_as_index(arrays["val"], "val", meta["n_pixels"], str(path)),
-            test=_as_index(arrays["test"], "test", meta["n_pixels"], str(path)),
-            protocol=meta["protocol"],
-            seed=meta["seed"],
-            patch_size=meta["patch_size"],
-            notes=tuple(meta["notes"]),
+            shape=meta.shape,
+            train=_as_index(arrays["train"], "train", n_pixels, str(path)),
+            val=_as_index(arrays["val"], "val", n_pixels, str(path)),
+            test=_as_index(arrays["test"], "test", n_pixels, str(path)),
+            protocol=meta.protocol,
+            seed=meta.seed,
+            patch_size=meta.patch_size,
+            notes=meta.notes,
         )
 
 
-def _read_meta(raw: np.ndarray, path: str | Path) -> dict[str, Any]:
-    meta = read_metadata(raw, path, fmt=SPLIT_FORMAT, version=SPLIT_VERSION, what="split")
-    shape = meta.get("shape")
-    if not (
-        isinstance(shape, list)
-        and len(shape) == 2
-        and all(isinstance(v, int) and v > 0 for v in shape)
-    ):
-        raise DataError(
-            "bad scene shape",
-            file=path,
-            field="metadata.shape",
-            expected="[H, W] positive ints",
-            got=shape,
-        )
-    for key, kind in (("protocol", str), ("seed", int), ("patch_size", int), ("notes", list)):
-        if not isinstance(meta.get(key), kind):
+@dataclass(frozen=True, kw_only=True)
+class SplitMetadata:
+    """The JSON string a split file carries beside its train / val / test index arrays."""
+
+    format: str = SPLIT_FORMAT
+    version: int = SPLIT_VERSION
+    shape: tuple[int, int]
+    protocol: str
+    seed: int
+    patch_size: int
+    notes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return record_to_json(self)
+
+    @classmethod
+    def from_json(cls, raw: np.ndarray, path: str | Path) -> SplitMetadata:
+        """The metadata of ``path``, checked: format, version, then every field's type."""
+        meta = read_metadata(raw, path, fmt=SPLIT_FORMAT, version=SPLIT_VERSION, what="split")
+        record = record_from_json(cls, meta, file=path, where="metadata")
+        if min(record.shape) < 1:
             raise DataError(
-                "bad or missing value",
+                "bad scene shape",
                 file=path,
-                field=f"metadata.{key}",
-                expected=kind.__name__,
-                got=type(meta.get(key)).__name__,
+                field="metadata.shape",
+                expected="[H, W] positive ints",
+                got=list(record.shape),
             )
-    meta["shape"] = (shape[0], shape[1])
-    meta["n_pixels"] = shape[0] * shape[1]
-    return meta
+        return record
 
 
 # --------------------------------------------------------------------------- making splits
@@ -522,15 +525,12 @@ def _apply_guard(
     return kept
 
 
-def _check_options(patch_size: int, val_fraction: float) -> None:
-    if (
-        isinstance(patch_size, bool)
-        or not isinstance(patch_size, int | np.integer)
-        or (patch_size < 1 or patch_size % 2 == 0)
-    ):
-        raise ConfigError(f"patch_size must be an odd integer >= 1, got {patch_size!r}")
-    if not 0.0 <= val_fraction < 1.0:
-        raise ConfigError(f"val_fraction must be in [0, 1), got {val_fraction!r}")
+def _check_options(patch_size: int, val_fraction: float, seed: int) -> None:
+    check_patch_size(patch_size, "patch_size")
+    check_scalar(
+        val_fraction, "val_fraction", float, min_val=0.0, max_val=1.0, include_boundaries="left"
+    )
+    check_scalar(seed, "seed", int, min_val=0)
 
 
 def make_split(
@@ -570,7 +570,7 @@ def make_split(
     """
     if isinstance(spec, str):
         spec = parse_split(spec)
-    _check_options(patch_size, val_fraction)
+    _check_options(patch_size, val_fraction, seed)
     label_map = _check_labels(labels)
     shape = (int(label_map.shape[0]), int(label_map.shape[1]))
     split_rng, val_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))

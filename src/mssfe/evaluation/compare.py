@@ -12,21 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from mssfe.evaluation.metrics import format_pm
+from mssfe.evaluation.table import BenchmarkMeta, BenchmarkRow, rows_of
 
 PAPER = "paper"  # the recipe of every table written before recipes existed
 
 
-def row_recipe(row: Mapping[str, Any]) -> str:
+def row_recipe(row: BenchmarkRow) -> str:
     """The training recipe of a benchmark row (a row written before recipes: ``paper``)."""
-    return str(row.get("recipe") or PAPER)
+    return row.recipe or PAPER
 
 
-def has_recipes(rows: Sequence[Mapping[str, Any]]) -> bool:
+def has_recipes(rows: Sequence[BenchmarkRow]) -> bool:
     """Whether rows need their recipe named: rows of ``paper`` alone render as they always did."""
     return any(row_recipe(r) != PAPER for r in rows)
 
@@ -49,12 +49,12 @@ class Paired:
         return f"{self.mean:+.2f} ± {self.std:.2f} ({self.better}/{self.n})"
 
 
-def paired_difference(row: Mapping[str, Any], reference: Mapping[str, Any]) -> Paired | None:
+def paired_difference(row: BenchmarkRow, reference: BenchmarkRow) -> Paired | None:
     """OA of ``row`` minus OA of ``reference``, seed by seed, in points (None: no common seed)."""
-    if "oa_per_seed" not in row or "oa_per_seed" not in reference:
+    if row.oa_per_seed is None or reference.oa_per_seed is None:
         return None
-    mine = dict(zip(row["seeds"], row["oa_per_seed"], strict=True))
-    ref = dict(zip(reference["seeds"], reference["oa_per_seed"], strict=True))
+    mine = dict(zip(row.seeds, row.oa_per_seed, strict=True))
+    ref = dict(zip(reference.seeds, reference.oa_per_seed, strict=True))
     common = sorted(set(mine) & set(ref))
     if not common:
         return None
@@ -72,21 +72,21 @@ class Standing:
     simulated: bool
     protocol: str
     budget: str
-    reference: Mapping[str, Any]
+    reference: BenchmarkRow
     rank: int  # 1 = highest mean OA
     n_models: int
-    rival: Mapping[str, Any] | None  # the best other model by mean OA
+    rival: BenchmarkRow | None  # the best other model by mean OA
     pairs: Mapping[str, Paired]  # every other model (with a common seed): it minus the reference
     recipe: str = PAPER  # every model of this standing was trained with this recipe
 
     @property
     def ssl_pool(self) -> str:
-        return str(self.reference.get("ssl_pool") or "none")
+        return self.reference.ssl_pool or "none"
 
     @property
     def paired(self) -> Paired | None:
         """The rival minus the reference, seed by seed."""
-        return None if self.rival is None else self.pairs.get(self.rival["model"])
+        return None if self.rival is None else self.pairs.get(self.rival.model)
 
     @property
     def beaten(self) -> int:
@@ -98,18 +98,17 @@ class Standing:
         """The reference's mean OA minus the rival's, in points."""
         if self.rival is None:
             return None
-        return (self.reference["oa_mean"] - self.rival["oa_mean"]) * 100
+        return (self.reference.oa_mean - self.rival.oa_mean) * 100
 
 
-def _budget(meta: Mapping[str, Any]) -> str:
-    budget = meta.get("epoch_budget") or {}
-    epochs = budget.get("max_epochs") or "default"
-    patience = budget.get("patience") or "default"
+def _budget(meta: BenchmarkMeta) -> str:
+    epochs = meta.epoch_budget.max_epochs or "default"
+    patience = meta.epoch_budget.patience or "default"
     return f"{epochs} ep / patience {patience}"
 
 
 def table_standings(
-    meta: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], reference: str, source: str
+    meta: BenchmarkMeta, rows: Sequence[BenchmarkRow], reference: str, source: str
 ) -> list[Standing]:
     """The reference model's standing in every (scene, split, recipe) of one table's rows:
     it is ranked against the models trained with the same recipe.
@@ -117,27 +116,23 @@ def table_standings(
     A (scene, split, recipe) the reference did not run in is left out.
     """
     found: list[Standing] = []
-    groups = dict.fromkeys((r["scene"], r["protocol"], row_recipe(r)) for r in rows)
+    groups = dict.fromkeys((r.scene, r.protocol, row_recipe(r)) for r in rows)
     for scene, protocol, recipe in groups:
-        sub = [
-            r
-            for r in rows
-            if r["scene"] == scene and r["protocol"] == protocol and row_recipe(r) == recipe
-        ]
-        ref = next((r for r in sub if r["model"] == reference), None)
+        sub = [r for r in rows_of(rows, scene, protocol) if row_recipe(r) == recipe]
+        ref = next((r for r in sub if r.model == reference), None)
         if ref is None:
             continue
-        others = sorted((r for r in sub if r is not ref), key=lambda r: r["oa_mean"], reverse=True)
-        pairs = {r["model"]: paired_difference(r, ref) for r in others}
+        others = sorted((r for r in sub if r is not ref), key=lambda r: r.oa_mean, reverse=True)
+        pairs = {r.model: paired_difference(r, ref) for r in others}
         found.append(
             Standing(
                 source=source,
                 scene=scene,
-                simulated=bool(ref.get("simulated", str(scene).endswith("-sim"))),
+                simulated=ref.is_simulated,
                 protocol=protocol,
                 budget=_budget(meta),
                 reference=ref,
-                rank=1 + sum(r["oa_mean"] > ref["oa_mean"] for r in others),
+                rank=1 + sum(r.oa_mean > ref.oa_mean for r in others),
                 n_models=len(sub),
                 rival=others[0] if others else None,
                 pairs={m: p for m, p in pairs.items() if p is not None},
@@ -147,12 +142,11 @@ def table_standings(
     return found
 
 
-def _leakage(row: Mapping[str, Any]) -> str:
-    value = row.get("leakage")
-    return "-" if value is None else f"{float(value):.0%}"
+def _leakage(row: BenchmarkRow) -> str:
+    return "-" if row.leakage is None else f"{row.leakage:.0%}"
 
 
-def _ratio(numerator: Any, denominator: Any) -> str:
+def _ratio(numerator: int | None, denominator: int | None) -> str:
     if not numerator or not denominator:
         return "-"
     return f"{numerator / denominator:.1f}x"
@@ -187,15 +181,16 @@ def format_standings(found: Sequence[Standing], reference: str) -> str:
     for s in found:
         ref, rival = s.reference, s.rival
         kind = "simulated" if s.simulated else "real"
-        rival_text = "-" if rival is None else f"{rival['model']} ({rival['oa_mean'] * 100:.2f})"
+        rival_text = "-" if rival is None else f"{rival.model} ({rival.oa_mean * 100:.2f})"
+        std = ref.oa_std if ref.oa_std is not None else float("nan")
         lines.append(
             f"| {s.scene} ({kind}) | `{s.protocol}`"
             f"{f' | {s.recipe} | {s.ssl_pool}' if recipes else ''} | {_leakage(ref)} "
-            f"| {len(ref.get('seeds') or [])} | {s.budget} "
-            f"| {format_pm(ref['oa_mean'], ref.get('oa_std', float('nan')))} "
+            f"| {len(ref.seeds)} | {s.budget} "
+            f"| {format_pm(ref.oa_mean, std)} "
             f"| {s.rank} of {s.n_models} | {rival_text} | {s.paired or '-'} "
             f"| {s.beaten} of {s.n_models - 1} "
-            f"| {_ratio(rival and rival.get('flops_per_pixel'), ref.get('flops_per_pixel'))} "
+            f"| {_ratio(rival.flops_per_pixel if rival else None, ref.flops_per_pixel)} "
             f"| {s.source} |"
         )
     lines += ["", "In words:", ""]
@@ -226,7 +221,7 @@ def _sentence(s: Standing, reference: str, recipes: bool = False) -> str:
         where += f" (recipe `{s.recipe}`, SSL pool {s.ssl_pool})"
     if s.rival is None or s.runner_up_gap is None:
         return f"{where}: `{reference}` is the only model."
-    rival = s.rival["model"]
+    rival = s.rival.model
     seeds = ""
     if s.paired is not None:
         seeds = f"; {rival} better on {s.paired.better}/{s.paired.n} seeds"

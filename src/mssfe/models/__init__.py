@@ -12,11 +12,14 @@ from mssfe.models import hybridsn as hybridsn  # registers 'hybridsn'
 from mssfe.models import ms2fenet as ms2fenet  # registers 'ms2fenet'
 from mssfe.models import ssftt as ssftt  # registers 'ssftt'
 from mssfe.models import ssrn as ssrn  # registers 'ssrn'
-from mssfe.models import svm as svm  # registers 'svm' (kind "sklearn")
+from mssfe.models import svm as svm  # registers 'svm' (an estimator)
 from mssfe.models.registry import (
+    Fit,
+    InputNeeds,
     ModelSpec,
     create_model,
     get_model_spec,
+    input_needs,
     list_models,
     make_config,
     register_model,
@@ -30,6 +33,8 @@ from mssfe.models.summary import (
 )
 
 __all__ = [
+    "Fit",
+    "InputNeeds",
     "LayerRow",
     "ModelSpec",
     "count_parameters",
@@ -37,6 +42,7 @@ __all__ = [
     "flops_per_pixel",
     "format_summary",
     "get_model_spec",
+    "input_needs",
     "layer_table",
     "list_models",
     "make_config",

@@ -11,8 +11,9 @@ cross-validation is possible and the defaults ``C = 100``, ``gamma = "scale"`` a
 of the two happened is recorded in :attr:`RBFSVM.search_`. scikit-learn itself is imported
 with this module (the training path imports it anyway, for PCA).
 
-Registered as ``svm`` with ``kind = "sklearn"``: :func:`mssfe.training.classic.train_classic`
-trains it into the same run-directory layout as the torch models. It is not an ``nn.Module``.
+Registered as ``svm`` with ``fit = Fit.ESTIMATOR`` (no optimiser, no epochs):
+:func:`mssfe.training.classic.train_classic` fits it into the same run-directory layout as the
+networks. It is not an ``nn.Module``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from mssfe.errors import ConfigError, EstimatorInputError
-from mssfe.models.registry import register_model
+from mssfe.models.registry import Fit, register_model
 
 if TYPE_CHECKING:
     from sklearn.calibration import CalibratedClassifierCV
@@ -41,19 +42,6 @@ PAPER = (
 
 DEFAULT_C = 100.0
 DEFAULT_GAMMA = "scale"
-
-#: The trainer's keys with their types, so a resolved RunConfig validates; an SVM has no
-#: optimiser or epochs, and these values are only recorded in the run directory.
-TRAINING_DEFAULTS = {
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "weight_decay": 0.0,
-    "batch_size": 1,
-    "max_epochs": 1,
-    "patience": 1,
-    "scheduler": "none",
-    "augment": False,
-}
 
 
 @dataclass(frozen=True)
@@ -244,9 +232,7 @@ def _validated_xy(estimator: RBFSVM, X: Any, y: Any) -> tuple[np.ndarray, np.nda
     return X, y
 
 
-@register_model(  # the one non-nn.Module: kind "sklearn"
-    "svm", SVMConfig, training=TRAINING_DEFAULTS, paper=PAPER, kind="sklearn"
-)
+@register_model("svm", SVMConfig, paper=PAPER, fit=Fit.ESTIMATOR)  # the one non-nn.Module
 def build_svm(config: SVMConfig, n_bands: int, n_classes: int) -> RBFSVM:
     """Registry entry: an unfitted :class:`RBFSVM` with the config's grid (seed 0).
 

@@ -1,9 +1,9 @@
-"""Training and evaluation of the non-torch (``kind = "sklearn"``) models, e.g. the RBF SVM.
+"""Fitting and evaluation of the estimator models (``Fit.ESTIMATOR``), e.g. the RBF SVM.
 
-The run directory has the torch trainer's layout minus the checkpoints: ``config.toml``,
-``split.npz``, ``preprocessor.npz``, ``metrics.json``, ``metrics.md`` and ``run.json``. The
-fitted hyper-parameters (best C and gamma, the CV score, how the search ran) go into
-``metrics.json`` rather than a pickle, so nothing in a run directory executes code when read.
+The run directory (:class:`~mssfe.training.rundir.RunDir`) has the network trainer's layout
+minus the checkpoints and the epoch log. The fitted hyper-parameters (best C and gamma, the CV
+score, how the search ran) go into its metrics record rather than a pickle, so nothing in a run
+directory executes code when read.
 
 The split and the preprocessing are exactly the torch trainer's (:func:`trainer.prepare_data`:
 the split is made with the model's ``patch_size`` and the band standardisation is fitted on the
@@ -23,21 +23,11 @@ import numpy as np
 from mssfe.data.scenes import Scene
 from mssfe.errors import ConfigError
 from mssfe.evaluation.metrics import compute_metrics
-from mssfe.models import create_model, get_model_spec
-from mssfe.training.config import RunConfig, config_to_toml
+from mssfe.models import Fit, create_model, get_model_spec
+from mssfe.training.config import ResolvedRunConfig, RunConfig
 from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data, resolve
-from mssfe.training.recipes import recipe_record
-from mssfe.training.rundir import (
-    CONFIG_FILE,
-    METRICS_FILE,
-    PREPROCESSOR_FILE,
-    SPLIT_FILE,
-    RunResult,
-    load_result,
-    write_metrics,
-)
+from mssfe.training.rundir import RunDir, RunResult, write_metrics
 from mssfe.training.runtime import seed_everything
-from mssfe.utils.atomic import atomic_write_text, ensure_dir
 
 
 def fit_pixels(data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
@@ -48,25 +38,26 @@ def fit_pixels(data: PreparedData) -> tuple[np.ndarray, np.ndarray]:
 
 
 def train_classic(
-    config: RunConfig, run_dir: str | Path, *, scene: Scene | None = None
+    config: RunConfig | ResolvedRunConfig, run_dir: str | Path, *, scene: Scene | None = None
 ) -> RunResult:
-    """Fit a ``kind = "sklearn"`` model on one (scene, split, seed) and evaluate it on the test
-    pixels, writing the run directory. A finished run (``metrics.json`` present) is kept and its
+    """Fit an estimator model on one (scene, split, seed) and evaluate it on the test pixels,
+    writing the run directory. A finished run (``metrics.json`` present) is kept and its
     metrics re-read, as :func:`mssfe.workflows.train.train_seeds` expects."""
-    run_dir = Path(run_dir)
+    run = RunDir(Path(run_dir))
     config = resolve(config)
-    spec = get_model_spec(config.model)
-    if spec.kind != "sklearn":
-        raise ConfigError(f"train_classic: model '{config.model}' is a {spec.kind} model")
-    if (run_dir / METRICS_FILE).exists():
-        return load_result(run_dir)
+    if get_model_spec(config.model).fit is not Fit.ESTIMATOR:
+        raise ConfigError(
+            "train_classic fits estimators",
+            field="model",
+            expected="an estimator model",
+            got=f"'{config.model}', trained by gradient",
+        )
+    if run.is_finished():
+        return run.load_result()
     seed_everything(config.seed, deterministic=config.runtime.deterministic)
     scene = scene if scene is not None else load_scene_for(config)
     data = prepare_data(config, scene)
-    ensure_dir(run_dir)
-    atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
-    data.split.save(run_dir / SPLIT_FILE)
-    data.preprocessor.save(run_dir / PREPROCESSOR_FILE)
+    run.start(config, data)
 
     n_bands = data.features.shape[2]
     estimator: Any = create_model(
@@ -86,21 +77,18 @@ def train_classic(
     pixels_per_s = len(test_idx) / max(time.perf_counter() - t0, 1e-9)
     metrics = compute_metrics(scene.labels.ravel()[test_idx] - 1, pred, scene.n_classes)
     write_metrics(
-        run_dir,
+        run,
         config,
         data,
         metrics,
-        extra={
-            "best_epoch": 0,
-            "epochs": 0,
-            "train_seconds": train_seconds,
-            "test_pixels_per_s": pixels_per_s,
-            "n_fit": len(y_fit),
-            "fitted": fitted_parameters(estimator),
-            **recipe_record(config.recipe, network=False),
-        },
+        best_epoch=0,
+        epochs=0,
+        train_seconds=train_seconds,
+        test_pixels_per_s=pixels_per_s,
+        n_fit=len(y_fit),
+        fitted=fitted_parameters(estimator),
     )
-    return RunResult(run_dir, metrics, 0, 0, train_seconds, pixels_per_s)
+    return RunResult(run.path, metrics, 0, 0, train_seconds, pixels_per_s)
 
 
 def fitted_parameters(estimator: Any) -> dict[str, Any]:

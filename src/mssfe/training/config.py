@@ -2,26 +2,43 @@
 
 ``None`` in :class:`OptimConfig` means "the model's own default" (the registry's training
 defaults, under the recipe's); ``None`` in :class:`RecipeConfig` means "the named recipe's
-value". :func:`mssfe.training.prepare.resolve` fills both in, so the run directory records every
-value used. A config.toml without a ``[recipe]`` table (written before recipes existed) is the
-``paper`` recipe.
+value". :func:`mssfe.training.prepare.resolve` fills both in and returns a
+:class:`ResolvedRunConfig`, the only config the trainer takes, so the run directory records
+every value used. A config.toml without a ``[recipe]`` table (written before recipes existed)
+is the ``paper`` recipe. Every value is checked once, when a config is made
+(``__post_init__``): a bad one is a ConfigError naming the field, what was expected and what
+was got.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
+from mssfe.data.splits import parse_split
 from mssfe.errors import ConfigError
+from mssfe.models import make_config
 from mssfe.utils.paths import describe_path
-from mssfe.utils.suggest import did_you_mean
+from mssfe.utils.validation import (
+    build_dataclass,
+    check_choice,
+    check_optional_scalar,
+    check_patch_size,
+    check_scalar,
+)
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = ("none", "cosine")
+PRECISIONS = ("32", "bf16", "16")
+SELECTIONS = ("val", "last")
+CLASS_BALANCES = ("none", "sampler", "loss")
+SSL_POOLS = ("none", "inductive", "transductive")
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeds; the epoch generators derive theirs from it
 
 
 @dataclass(frozen=True)
@@ -40,6 +57,26 @@ class DataConfig:
     nan_policy: str = "raise"
     download: bool = True
 
+    def __post_init__(self) -> None:
+        parse_split(self.split)  # a malformed protocol fails here, not after the scene loaded
+        check_scalar(
+            self.val_fraction,
+            "val_fraction",
+            float,
+            min_val=0.0,
+            max_val=1.0,
+            include_boundaries="left",
+        )
+        check_choice(self.pca_fit, "pca_fit", ("scene", "train"))
+        check_choice(self.nan_policy, "nan_policy", ("raise", "median"))
+        if (self.cube is None) != (self.labels is None):
+            raise ConfigError(
+                "a user's cube needs its labels",
+                field="cube" if self.cube is None else "labels",
+                expected="cube and labels given together",
+                got=f"cube {self.cube!r}, labels {self.labels!r}",
+            )
+
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -53,6 +90,43 @@ class OptimConfig:
     patience: int | None = None  # early stopping on the validation subset
     scheduler: str | None = None  # "none" or "cosine"
     augment: bool | None = None  # random flips / rot90 of training patches
+
+    def __post_init__(self) -> None:
+        _check_optim(self)
+
+
+@dataclass(frozen=True)
+class ResolvedOptimConfig:
+    """The optimisation a gradient-trained run used: every value filled in (no defaults left)."""
+
+    optimizer: str
+    lr: float
+    weight_decay: float
+    batch_size: int
+    max_epochs: int
+    patience: int
+    scheduler: str
+    augment: bool
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) is None:
+                raise ConfigError(field=f.name, expected="a value", got="None")
+        _check_optim(self)
+
+
+def _check_optim(o: OptimConfig | ResolvedOptimConfig) -> None:
+    """The optimiser's values, each checked alone (``None``: the model's default, later)."""
+    if o.optimizer is not None:
+        check_choice(o.optimizer, "optimizer", OPTIMIZERS)
+    if o.scheduler is not None:
+        check_choice(o.scheduler, "scheduler", SCHEDULERS)
+    check_optional_scalar(o.lr, "lr", float, min_val=0.0, include_boundaries="neither")
+    check_optional_scalar(o.weight_decay, "weight_decay", float, min_val=0.0)
+    check_optional_scalar(o.batch_size, "batch_size", int, min_val=1)
+    check_optional_scalar(o.max_epochs, "max_epochs", int, min_val=1)
+    check_optional_scalar(o.patience, "patience", int, min_val=1)
+    check_optional_scalar(o.augment, "augment", bool)
 
 
 @dataclass(frozen=True)
@@ -79,6 +153,70 @@ class RecipeConfig:
     ssl_ratio: float | None = None  # unlabelled patches per labelled patch in a step
     tta: bool | None = None  # average the 8 flips/rotations at evaluation
 
+    def __post_init__(self) -> None:
+        _check_recipe(self)
+
+
+@dataclass(frozen=True)
+class ResolvedRecipeConfig:
+    """The recipe a run was trained with: its published version and every part filled in.
+
+    Made by :func:`mssfe.training.recipes.resolve_recipe`; an estimator records it too (it
+    uses only the selection part: which labelled pixels it is fitted on).
+    """
+
+    name: str
+    version: int
+    selection: str
+    ema: float
+    spectral_augment: float
+    mix: float
+    class_balance: str
+    ssl: str
+    ssl_threshold: float
+    ssl_weight: float
+    ssl_ratio: float
+    tta: bool
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if getattr(self, f.name) is None:
+                raise ConfigError(field=f"recipe.{f.name}", expected="a value", got="None")
+        _check_recipe(self)
+
+
+def _check_recipe(r: RecipeConfig | ResolvedRecipeConfig) -> None:
+    """A recipe's parts, each checked alone (``None``: the named recipe's value, later).
+
+    The fields are named under ``recipe.`` whether the recipe came from a file, the command
+    line (``--recipe mssfe:ema=0.9``) or Python, so every message says which table it is in.
+    """
+    if r.version is not None:
+        check_scalar(r.version, "recipe.version", int, min_val=1)
+    for name, choices in (
+        ("selection", SELECTIONS),
+        ("class_balance", CLASS_BALANCES),
+        ("ssl", SSL_POOLS),
+    ):
+        if getattr(r, name) is not None:
+            check_choice(getattr(r, name), f"recipe.{name}", choices)
+    check_optional_scalar(
+        r.ema, "recipe.ema", float, min_val=0.0, max_val=1.0, include_boundaries="left"
+    )
+    for name, high in (
+        ("spectral_augment", 10.0),
+        ("mix", 1.0),
+        ("ssl_threshold", 1.0),
+        ("ssl_weight", 100.0),
+        ("ssl_ratio", 64.0),
+    ):
+        check_optional_scalar(getattr(r, name), f"recipe.{name}", float, min_val=0.0, max_val=high)
+    check_optional_scalar(r.tta, "recipe.tta", bool)
+    if r.ssl not in (None, "none") and r.ssl_ratio is not None and r.ssl_ratio <= 0:
+        raise ConfigError(
+            field="recipe.ssl_ratio", expected=f"> 0 with ssl {r.ssl!r}", got=repr(r.ssl_ratio)
+        )
+
 
 @dataclass(frozen=True)
 class RuntimeConfig:
@@ -91,10 +229,15 @@ class RuntimeConfig:
     deterministic: bool = True
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        check_choice(self.precision, "precision", PRECISIONS)
+        check_optional_scalar(self.threads, "threads", int, min_val=1)
+        check_optional_scalar(self.workers, "workers", int, min_val=0)
+
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything a training run depends on; written to the run directory as config.toml."""
+    """Everything a training run depends on, as asked (``None``: the model's default)."""
 
     model: str = "ms2fenet"
     model_args: dict[str, Any] = field(default_factory=dict)
@@ -104,61 +247,59 @@ class RunConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     seed: int = 0
 
-
-def _check_type(value: Any, hint: Any, where: str) -> Any:
-    """Validate (and mildly coerce int -> float) a config value against its type hint."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _check_type(value, arg, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
-    if origin is dict or hint is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a table, got {type(value).__name__} {value!r}")
-        return dict(value)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is int and isinstance(value, bool):
-        raise ConfigError(f"{where}: expected int, got bool {value!r}")
-    if isinstance(hint, type) and not isinstance(value, hint):
-        raise ConfigError(
-            f"{where}: expected {hint.__name__}, got {type(value).__name__} {value!r}"
-        )
-    return value
+    def __post_init__(self) -> None:
+        _check_model_and_seed(self)
 
 
-def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        if key not in names:
-            hint = did_you_mean(key, names)
+@dataclass(frozen=True)
+class ResolvedRunConfig:
+    """A run's configuration as it ran, written to its directory as config.toml.
+
+    ``model_args`` holds the model's whole configuration; ``optim`` every optimiser value, or
+    ``None`` for an estimator (fitted, with no optimiser to record); ``recipe`` every part of
+    the training recipe (the published version's values where none was given). Made by
+    :func:`mssfe.training.prepare.resolve`.
+    """
+
+    model: str
+    model_args: dict[str, Any]
+    data: DataConfig
+    optim: ResolvedOptimConfig | None
+    recipe: ResolvedRecipeConfig
+    runtime: RuntimeConfig
+    seed: int
+
+    def __post_init__(self) -> None:
+        _check_model_and_seed(self)
+
+    @property
+    def gradient_optim(self) -> ResolvedOptimConfig:
+        """The optimiser of a gradient-trained model; a ConfigError for an estimator."""
+        if self.optim is None:
             raise ConfigError(
-                f"{where}: unknown option '{key}'{hint}; valid options: {', '.join(names)}"
+                f"model '{self.model}' is fitted as an estimator",
+                field="optim",
+                expected="a gradient-trained model",
+                got="an estimator",
             )
-        sub = hints[key]
-        if dataclasses.is_dataclass(sub) and isinstance(sub, type):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where}.{key}: expected a table, got {value!r}")
-            kwargs[key] = _from_dict(sub, value, f"{where}.{key}")
-        else:
-            kwargs[key] = _check_type(value, sub, f"{where}.{key}")
-    return cls(**kwargs)
+        return self.optim
 
 
-def config_from_dict(data: dict[str, Any], where: str = "config") -> RunConfig:
-    cfg: RunConfig = _from_dict(RunConfig, data, where)
-    return cfg
+def _check_model_and_seed(config: RunConfig | ResolvedRunConfig) -> None:
+    model = make_config(config.model, **config.model_args)  # an unknown model or option fails
+    check_patch_size(model.patch_size, f"{config.model}.patch_size")
+    check_scalar(config.seed, "seed", int, min_val=0, max_val=MAX_SEED)
+
+
+def config_from_dict(data: dict[str, Any], where: str | Path | None = None) -> RunConfig:
+    """A RunConfig from a table (TOML, JSON); errors name ``where`` (a file) and the field."""
+    try:
+        config: RunConfig = build_dataclass(RunConfig, data)
+    except ConfigError as exc:
+        if where is None:
+            raise
+        raise exc.renamed(exc.field, file=where) from None
+    return config
 
 
 def load_config(path: str | Path) -> RunConfig:
@@ -166,16 +307,18 @@ def load_config(path: str | Path) -> RunConfig:
     path = Path(path)
     what = describe_path(path)
     if what == "nothing at that path":
-        raise ConfigError(f"{path}: config file not found")
+        raise ConfigError("config file not found", file=path)
     if what != "a regular file":
-        raise ConfigError(f"{path}: expected a TOML config file, got {what}")
+        raise ConfigError("", file=path, expected="a TOML config file", got=what)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
+        raise ConfigError(
+            f"cannot read the config file ({exc.strerror or exc})", file=path
+        ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    return config_from_dict(data, where=str(path))
+        raise ConfigError(f"not valid TOML: {exc}", file=path) from exc
+    return config_from_dict(data, where=path)
 
 
 def _strip_none(obj: Any) -> Any:
@@ -186,17 +329,21 @@ def _strip_none(obj: Any) -> Any:
     return obj
 
 
-def config_to_dict(config: RunConfig) -> dict[str, Any]:
+def config_to_dict(config: RunConfig | ResolvedRunConfig) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def config_to_toml(config: RunConfig) -> str:
+def config_to_toml(config: RunConfig | ResolvedRunConfig) -> str:
     """TOML text of a config (``None`` values are omitted: TOML has no null)."""
     return tomli_w.dumps(_strip_none(config_to_dict(config)))
 
 
 def with_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
-    """Apply dotted overrides such as ``{"optim.lr": 0.01, "model_args.partitions": 2}``."""
+    """Apply dotted overrides such as ``{"optim.lr": 0.01, "model_args.partitions": 2}``.
+
+    ``None`` means "not given" and leaves the value as it is. A bad value is a ConfigError
+    whose ``field`` is the dotted name it was given under.
+    """
     data = config_to_dict(config)
     for dotted, value in overrides.items():
         if value is None:
@@ -205,7 +352,7 @@ def with_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
         parts = dotted.split(".")
         for part in parts[:-1]:
             if part not in node or not isinstance(node[part], dict):
-                raise ConfigError(f"override '{dotted}': unknown section '{part}'")
+                raise ConfigError(f"unknown section '{part}'", field=dotted)
             node = node[part]
         node[parts[-1]] = value
-    return config_from_dict(data, where="options")
+    return config_from_dict(data)

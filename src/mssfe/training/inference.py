@@ -15,23 +15,14 @@ import torch
 from torch import nn
 
 from mssfe.data.patches import N_DIHEDRAL, PatchDataset, dihedral
-from mssfe.data.preprocess import Preprocessor
 from mssfe.data.scenes import Scene
-from mssfe.data.splits import Split
 from mssfe.errors import MssfeError
 from mssfe.evaluation.metrics import Metrics, compute_metrics
-from mssfe.models import create_model, get_model_spec
+from mssfe.models import Fit, create_model, get_model_spec
 from mssfe.training.checkpoint import load_checkpoint
-from mssfe.training.config import load_config
 from mssfe.training.distributed import DistContext, unwrap
-from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data, resolve
-from mssfe.training.rundir import (
-    BEST_CHECKPOINT,
-    CONFIG_FILE,
-    METRICS_FILE,
-    PREPROCESSOR_FILE,
-    SPLIT_FILE,
-)
+from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data
+from mssfe.training.rundir import RunDir
 from mssfe.training.runtime import autocast, resolve_device
 
 
@@ -160,7 +151,7 @@ def evaluate_prepared(
 
 def run_tta(run_dir: str | Path) -> bool:
     """Whether a run's recipe evaluates with test-time augmentation (before recipes: no)."""
-    return bool(resolve(load_config(Path(run_dir) / CONFIG_FILE)).recipe.tta)
+    return RunDir(Path(run_dir)).read_config().recipe.tta
 
 
 def evaluate_run(
@@ -171,25 +162,20 @@ def evaluate_run(
     ``tta`` None: as the run's recipe says (a run made before recipes: no test-time
     augmentation); True/False: with or without the 8 flips/rotations averaged.
     """
-    run_dir = Path(run_dir)
-    config = resolve(load_config(run_dir / CONFIG_FILE))  # no [recipe] table: paper
-    if get_model_spec(config.model).kind != "torch":
+    run = RunDir(Path(run_dir))
+    config = run.read_config()  # no [recipe] table: paper
+    if get_model_spec(config.model).fit is Fit.ESTIMATOR:
         raise MssfeError(
-            f"{run_dir}: model '{config.model}' keeps no fitted model to re-evaluate (nothing is "
-            f"pickled); its test metrics are in {METRICS_FILE}"
+            f"{run.path}: model '{config.model}' keeps no fitted model to re-evaluate (nothing is "
+            f"pickled); its test metrics are in {run.metrics_file.name}"
         )
     device = resolve_device(config.runtime.device)
     scene = scene if scene is not None else load_scene_for(config)
-    data = prepare_data(
-        config,
-        scene,
-        Split.load(run_dir / SPLIT_FILE),
-        Preprocessor.load(run_dir / PREPROCESSOR_FILE),
-    )
+    data = prepare_data(config, scene, run.read_split(), run.read_preprocessor())
     model = create_model(
         config.model, n_bands=data.features.shape[2], n_classes=scene.n_classes, **config.model_args
     ).to(device)
-    model.load_state_dict(load_checkpoint(run_dir / BEST_CHECKPOINT, map_location=device)["model"])
-    use_tta = bool(config.recipe.tta) if tta is None else tta
+    model.load_state_dict(load_checkpoint(run.best_checkpoint, map_location=device)["model"])
+    use_tta = config.recipe.tta if tta is None else tta
     metrics, _ = evaluate_prepared(model, data, device, config.runtime.precision, tta=use_tta)
     return metrics

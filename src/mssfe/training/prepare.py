@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -14,9 +14,16 @@ from mssfe.data.preprocess import Preprocessor, fit_preprocessor
 from mssfe.data.scenes import Scene, load_scene, load_user_scene
 from mssfe.data.splits import Split, UnlabelledPool, make_split, unlabelled_pool
 from mssfe.errors import ConfigError
-from mssfe.models import get_model_spec, make_config
-from mssfe.training.config import RunConfig, config_from_dict, config_to_dict
+from mssfe.models import Fit, get_model_spec, input_needs, make_config
+from mssfe.training.config import (
+    DataConfig,
+    OptimConfig,
+    ResolvedOptimConfig,
+    ResolvedRunConfig,
+    RunConfig,
+)
 from mssfe.training.recipes import recipe_optim_defaults, resolve_recipe
+from mssfe.utils.validation import build_dataclass
 
 FALLBACK_TRAINING: dict[str, Any] = {
     "optimizer": "adam",
@@ -30,36 +37,47 @@ FALLBACK_TRAINING: dict[str, Any] = {
 }
 
 
-def resolve(config: RunConfig) -> RunConfig:
-    """Fill every ``None``: recipe parts from the named recipe, optimiser values from the user,
-    else the recipe's optimiser defaults, else the model's registry defaults; expand the model
-    config. Idempotent, so a stored config.toml resolves to itself (one written before recipes
-    existed gains ``recipe = paper``, which changes nothing it did)."""
+def resolve(config: RunConfig | ResolvedRunConfig) -> ResolvedRunConfig:
+    """The configuration as it will run: the model's whole configuration, every part of the
+    training recipe (from the named recipe where none was given) and, for a gradient-trained
+    model, every optimiser value (the user's, else the recipe's optimiser default, else the
+    model's registry default).
+
+    An estimator has no optimiser: whatever ``optim`` asked (a benchmark's shared epoch budget)
+    is not recorded, since it is not used. Resolving a resolved config changes nothing, so a
+    stored config.toml resolves to itself (one written before recipes existed gains
+    ``recipe = paper``, which changes nothing it did).
+    """
     spec = get_model_spec(config.model)
-    model_cfg = make_config(config.model, **config.model_args)
+    model_args = asdict(make_config(config.model, **config.model_args))
     recipe = resolve_recipe(config.recipe)
-    defaults = {**FALLBACK_TRAINING, **spec.training, **recipe_optim_defaults(recipe)}
-    filled = {k: (v if v is not None else defaults.get(k)) for k, v in asdict(config.optim).items()}
-    # a run directory is resumed and evaluated from any working directory: absolute data paths
-    data = {
-        **asdict(config.data),
-        **{
-            key: os.path.abspath(os.path.expanduser(value))
-            for key in ("cube", "labels", "data_dir")
-            if (value := getattr(config.data, key))
-        },
-    }
-    # through the validating constructor, so a registry default of the wrong type fails here
-    return config_from_dict(
-        {
-            **config_to_dict(config),
-            "model_args": asdict(model_cfg),
-            "optim": filled,
-            "data": data,
-            "recipe": asdict(recipe),
-        },
-        where=f"defaults of model '{config.model}'",
+    optim: ResolvedOptimConfig | None = None
+    if spec.fit is Fit.GRADIENT:
+        asked = asdict(config.optim if config.optim is not None else OptimConfig())
+        defaults = {**FALLBACK_TRAINING, **spec.training, **recipe_optim_defaults(recipe)}
+        filled = {k: (v if v is not None else defaults[k]) for k, v in asked.items()}
+        # through the checking constructor, so a registry default of the wrong type fails here
+        optim = build_dataclass(ResolvedOptimConfig, filled, where="optim")
+    return ResolvedRunConfig(
+        model=config.model,
+        model_args=model_args,
+        data=_absolute_paths(config.data),
+        optim=optim,
+        recipe=recipe,
+        runtime=config.runtime,
+        seed=config.seed,
     )
+
+
+def _absolute_paths(data: DataConfig) -> DataConfig:
+    """``data`` with its cube, labels and data directory absolute: a run directory is resumed
+    and evaluated from any working directory."""
+    paths = {
+        key: os.path.abspath(os.path.expanduser(value))
+        for key in ("cube", "labels", "data_dir")
+        if (value := getattr(data, key))
+    }
+    return replace(data, **paths)
 
 
 @dataclass(frozen=True)
@@ -91,9 +109,10 @@ class PreparedData:
         idx = unlabelled_pool(self.split, self.scene.labels, pool, self.patch_size)
         if idx.size == 0:
             raise ConfigError(
-                f"recipe.ssl: expected a non-empty {pool} pool of unlabelled pixels, got none "
-                f"in {self.scene.name} (every pixel is labelled or next to a test pixel); "
-                "use ssl = 'transductive' or 'none'"
+                "use ssl = 'transductive' or 'none'",
+                field="recipe.ssl",
+                expected=f"a non-empty {pool} pool of unlabelled pixels",
+                got=f"none in {self.scene.name} (every pixel is labelled or next to a test pixel)",
             )
         return self._padded.with_pixels(idx, None)
 
@@ -105,19 +124,33 @@ class PreparedData:
         return flat.std(axis=0, dtype=np.float64).astype(np.float32)
 
 
-def load_scene_for(config: RunConfig) -> Scene:
+def load_scene_for(
+    config: RunConfig | ResolvedRunConfig,
+    *,
+    download: bool | None = None,
+    labels_only: bool = False,
+) -> Scene:
+    """The scene a config names: the user's cube and labels, or a registered scene.
+
+    Every caller that builds a scene from a config comes here. ``download`` overrides the
+    config's (a report never downloads); ``labels_only`` skips the cube of a registered scene.
+    """
     d = config.data
-    if d.cube or d.labels:
-        if not (d.cube and d.labels):
-            raise ConfigError("data.cube and data.labels must be given together")
+    if d.cube is not None and d.labels is not None:
         return load_user_scene(
             d.cube, d.labels, var=d.var, labels_var=d.labels_var, nan_policy=d.nan_policy
         )
-    return load_scene(d.scene, data_dir=d.data_dir, download=d.download, nan_policy=d.nan_policy)
+    return load_scene(
+        d.scene,
+        data_dir=d.data_dir,
+        download=d.download if download is None else download,
+        labels_only=labels_only,
+        nan_policy=d.nan_policy,
+    )
 
 
 def prepare_data(
-    config: RunConfig,
+    config: ResolvedRunConfig,
     scene: Scene,
     split: Split | None = None,
     preprocessor: Preprocessor | None = None,
@@ -127,14 +160,13 @@ def prepare_data(
     With recipe selection ``last`` the split's validation pixels join its training pixels
     (before the preprocessing is fitted, exactly as if ``val_fraction`` were 0).
     """
-    cfg = config.model_args
-    patch_size = int(cfg.get("patch_size") or 1)
+    needs = input_needs(config.model, config.model_args)
     if split is None:
         split = make_split(
             scene.labels,
             config.data.split,
             seed=config.seed,
-            patch_size=patch_size,
+            patch_size=needs.patch_size,
             val_fraction=config.data.val_fraction,
         )
     if config.recipe.selection == "last":  # a fixed schedule: every labelled pixel trains
@@ -144,8 +176,8 @@ def prepare_data(
         preprocessor = fit_preprocessor(
             cube,
             split.train,
-            n_components=cfg.get("n_components"),
+            n_components=needs.n_components,
             pca_fit=config.data.pca_fit,  # type: ignore[arg-type]
             seed=config.seed,
         )
-    return PreparedData(scene, split, preprocessor, preprocessor.transform(cube), patch_size)
+    return PreparedData(scene, split, preprocessor, preprocessor.transform(cube), needs.patch_size)

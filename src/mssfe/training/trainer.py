@@ -23,11 +23,9 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from mssfe.data.patches import PatchDataset
-from mssfe.data.preprocess import Preprocessor
 from mssfe.data.scenes import Scene
-from mssfe.data.splits import Split
 from mssfe.errors import ConfigError, MssfeError
-from mssfe.models import create_model, get_model_spec
+from mssfe.models import Fit, create_model, get_model_spec
 from mssfe.training.averaging import WeightAverage
 from mssfe.training.batches import (
     BatchPlan,
@@ -44,11 +42,7 @@ from mssfe.training.checkpoint import (
     save_checkpoint,
 )
 from mssfe.training.classic import train_classic
-from mssfe.training.config import (
-    RunConfig,
-    config_to_toml,
-    load_config,
-)
+from mssfe.training.config import ResolvedOptimConfig, ResolvedRunConfig, RunConfig
 from mssfe.training.distributed import (
     DistContext,
     check_world,
@@ -60,53 +54,26 @@ from mssfe.training.distributed import (
 )
 from mssfe.training.inference import evaluate_loss_acc, evaluate_prepared
 from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data, resolve
-from mssfe.training.recipes import recipe_record
-from mssfe.training.rundir import (
-    BEST_CHECKPOINT,
-    CONFIG_FILE,
-    LAST_CHECKPOINT,
-    LOG_FILE,
-    METRICS_FILE,
-    PREPROCESSOR_FILE,
-    SPLIT_FILE,
-    RunResult,
-    append_log,
-    check_same_config,
-    load_result,
-    truncate_log,
-    write_metrics,
-)
+from mssfe.training.rundir import EpochRecord, RunDir, RunResult, write_metrics
 from mssfe.training.runtime import autocast, resolve_device, seed_everything, set_threads
-from mssfe.utils.atomic import atomic_write_text, ensure_dir
 from mssfe.utils.lock import directory_lock
 
 
-def _make_optimizer(model: nn.Module, config: RunConfig) -> torch.optim.Optimizer:
-    o = config.optim
-    name = (o.optimizer or "adam").lower()
+def _make_optimizer(model: nn.Module, o: ResolvedOptimConfig) -> torch.optim.Optimizer:
+    """The optimiser ``o`` names (checked when the config was made), with its values as given."""
     params = model.parameters()
-    if name == "adam":
-        return torch.optim.Adam(params, lr=o.lr or 1e-3, weight_decay=o.weight_decay or 0.0)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=o.lr or 1e-3, weight_decay=o.weight_decay or 0.0)
-    if name == "sgd":
-        return torch.optim.SGD(
-            params, lr=o.lr or 1e-2, momentum=0.9, weight_decay=o.weight_decay or 0.0
-        )
-    raise ConfigError(f"optim.optimizer: expected adam, adamw or sgd, got {name!r}")
+    if o.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=o.lr, momentum=0.9, weight_decay=o.weight_decay)
+    optimizer = torch.optim.AdamW if o.optimizer == "adamw" else torch.optim.Adam
+    return optimizer(params, lr=o.lr, weight_decay=o.weight_decay)
 
 
 def _make_scheduler(
-    optimizer: torch.optim.Optimizer, config: RunConfig
+    optimizer: torch.optim.Optimizer, o: ResolvedOptimConfig
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    name = (config.optim.scheduler or "none").lower()
-    if name == "none":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
-    if name == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=max(1, config.optim.max_epochs or 1)
-        )
-    raise ConfigError(f"optim.scheduler: expected none or cosine, got {name!r}")
+    if o.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=o.max_epochs)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
 
 
 class _StopRequested(Exception):
@@ -129,8 +96,8 @@ def _better(score: tuple[float, float], best: tuple[float, float] | None) -> boo
 class _Loop:
     """The mutable pieces of one training run (model, optimiser, progress state)."""
 
-    config: RunConfig  # resolved: every optimiser value and recipe part filled in
-    run_dir: Path
+    config: ResolvedRunConfig  # every optimiser value and recipe part filled in
+    run: RunDir
     data: PreparedData
     model: nn.Module  # possibly DDP-wrapped
     optimizer: torch.optim.Optimizer
@@ -174,29 +141,26 @@ def _new_state() -> dict[str, Any]:
 def data_workers(requested: int | None, device: torch.device) -> int:
     """DataLoader workers: as asked, else none on CPU (cutting patches is <5% of an epoch there,
     benchmarks/results/speed_ms2fenet.md) and up to 4 on a GPU, whose steps wait on the data."""
-    if requested is not None:
-        if requested < 0:
-            raise ConfigError(f"runtime.workers: expected >= 0, got {requested}")
+    if requested is not None:  # checked (>= 0) when the config was made
         return requested
     return 0 if device.type == "cpu" else min(4, max(1, (os.cpu_count() or 2) // 2))
 
 
-def _batch_plan(config: RunConfig, data: PreparedData) -> BatchPlan:
+def _batch_plan(config: ResolvedRunConfig, data: PreparedData) -> BatchPlan:
     """Augmentation and unlabelled pixels of the training batches, from the resolved recipe."""
     r = config.recipe
-    ssl = r.ssl or "none"
-    needs_scale = bool(r.spectral_augment) or ssl != "none"
+    needs_scale = r.spectral_augment > 0 or r.ssl != "none"
     return BatchPlan(
-        dihedral=bool(config.optim.augment),
-        spectral=float(r.spectral_augment or 0.0),
-        mix=float(r.mix or 0.0),
+        dihedral=config.gradient_optim.augment,
+        spectral=r.spectral_augment,
+        mix=r.mix,
         band_scale=torch.from_numpy(data.band_scale) if needs_scale else None,
-        unlabelled=None if ssl == "none" else data.unlabelled(ssl),  # type: ignore[arg-type]
-        ssl_ratio=float(r.ssl_ratio or 0.0),
+        unlabelled=None if r.ssl == "none" else data.unlabelled(r.ssl),  # type: ignore[arg-type]
+        ssl_ratio=r.ssl_ratio,
     )
 
 
-def _epoch_order(config: RunConfig, train_ds: PatchDataset, epoch: int) -> torch.Tensor:
+def _epoch_order(config: ResolvedRunConfig, train_ds: PatchDataset, epoch: int) -> torch.Tensor:
     """The epoch's order of training positions: a permutation, or class-balanced draws."""
     gen = epoch_generator(config.seed, epoch)
     if config.recipe.class_balance == "sampler" and train_ds.targets is not None:
@@ -265,9 +229,8 @@ def _train_step(
         upart = ctx.local_slice(len(batch.weak))
         teacher = loop.evaluated()
         was_training = teacher.training
-        threshold = cfg.recipe.ssl_threshold
         teacher_out = _pseudo_labels(
-            teacher, batch.weak[upart].to(device), 1.0 if threshold is None else threshold, loop
+            teacher, batch.weak[upart].to(device), cfg.recipe.ssl_threshold, loop
         )
         teacher.train(was_training)
         x = torch.cat([x, batch.strong[upart].to(device)])
@@ -280,7 +243,7 @@ def _train_step(
         pseudo, confident = teacher_out
         per_pixel = F.cross_entropy(all_logits[len(y) :].float(), pseudo, reduction="none")
         unlabelled = (per_pixel * confident).sum() / len(batch.weak)  # over the global batch
-        total = total + float(cfg.recipe.ssl_weight or 0.0) * unlabelled * ctx.world_size
+        total = total + cfg.recipe.ssl_weight * unlabelled * ctx.world_size
         sums.confident += float(confident.sum())
         sums.unlabelled += len(pseudo)
     loop.scaler.scale(total).backward()
@@ -303,7 +266,7 @@ def _train_epoch(loop: _Loop, train_ds: PatchDataset, epoch: int) -> dict[str, f
     """
     cfg, device = loop.config, loop.device
     order = _epoch_order(cfg, train_ds, epoch)
-    batches = cut_batches(len(order), int(cfg.optim.batch_size or 64), order)
+    batches = cut_batches(len(order), cfg.gradient_optim.batch_size, order)
     plan = _batch_plan(cfg, loop.data)
     loader = DataLoader(
         EpochBatches(train_ds, batches, cfg.seed, epoch, plan),
@@ -339,7 +302,7 @@ def _end_epoch(
     state["train_seconds"] += seconds
     state["epoch"] = epoch
     if loop.config.recipe.selection == "last":
-        improved = epoch >= int(loop.config.optim.max_epochs or 1)
+        improved = epoch >= loop.config.gradient_optim.max_epochs
     else:
         score = (
             (metrics["val_acc"], metrics["val_loss"])
@@ -357,51 +320,52 @@ def _end_epoch(
         return
     if improved:
         save_checkpoint(
-            loop.run_dir / BEST_CHECKPOINT,
-            {"model": loop.evaluated().state_dict(), "epoch": epoch},
+            loop.run.best_checkpoint, {"model": loop.evaluated().state_dict(), "epoch": epoch}
         )
-    entry = {
-        "epoch": epoch,
-        **metrics,
-        "lr": loop.optimizer.param_groups[0]["lr"],
-        "seconds": round(seconds, 4),
-    }
-    append_log(loop.run_dir / LOG_FILE, entry)
-    save_checkpoint(loop.run_dir / LAST_CHECKPOINT, loop.checkpoint_state())
+    loop.run.append_log(
+        EpochRecord(
+            epoch=epoch,
+            loss=metrics["loss"],
+            train_acc=metrics["train_acc"],
+            val_loss=metrics["val_loss"],
+            val_acc=metrics["val_acc"],
+            lr=loop.optimizer.param_groups[0]["lr"],
+            seconds=round(seconds, 4),
+            ssl_confident=metrics.get("ssl_confident"),
+        )
+    )
+    save_checkpoint(loop.run.last_checkpoint, loop.checkpoint_state())
 
 
-def _start(config: RunConfig | None, run_dir: Path, resume: bool) -> RunConfig:
+def _start(
+    config: RunConfig | ResolvedRunConfig | None, run: RunDir, resume: bool
+) -> ResolvedRunConfig:
     if resume:
-        if not (run_dir / CONFIG_FILE).exists():
-            raise MssfeError(f"{run_dir}: nothing to resume (no {CONFIG_FILE})")
-        return resolve(load_config(run_dir / CONFIG_FILE))  # no [recipe] table: paper
+        if not run.has_config():
+            raise MssfeError(f"{run.path}: nothing to resume (no {run.config_file.name})")
+        return run.read_config()  # no [recipe] table: paper
     if config is None:
         raise ConfigError("train() needs a config unless resume=True")
-    if (run_dir / LAST_CHECKPOINT).exists():
-        raise MssfeError(f"{run_dir}: already holds a run; use --resume or another --out")
+    if run.has_checkpoint():
+        raise MssfeError(f"{run.path}: already holds a run; use --resume or another --out")
     return resolve(config)
 
 
 def _prepare_run_dir(
-    config: RunConfig, run_dir: Path, scene: Scene, resume: bool, ctx: DistContext
+    config: ResolvedRunConfig, run: RunDir, scene: Scene, resume: bool, ctx: DistContext
 ) -> PreparedData:
     """Split and preprocessing: made fresh (rank 0 saves them) or reloaded on resume."""
     if resume:
-        pre_path = run_dir / PREPROCESSOR_FILE
-        pre = Preprocessor.load(pre_path) if pre_path.exists() else None
-        return prepare_data(config, scene, Split.load(run_dir / SPLIT_FILE), pre)
+        pre = run.read_preprocessor() if run.preprocessor_file.exists() else None
+        return prepare_data(config, scene, run.read_split(), pre)
     data = prepare_data(config, scene)
     if ctx.is_main:
-        ensure_dir(run_dir)
-        atomic_write_text(run_dir / CONFIG_FILE, config_to_toml(config))
-        data.split.save(run_dir / SPLIT_FILE)
-        data.preprocessor.save(run_dir / PREPROCESSOR_FILE)
-        (run_dir / LOG_FILE).unlink(missing_ok=True)
+        run.start(config, data)
     return data
 
 
 def train(
-    config: RunConfig | None,
+    config: RunConfig | ResolvedRunConfig | None,
     run_dir: str | Path,
     *,
     scene: Scene | None = None,
@@ -423,48 +387,49 @@ def train(
 
 
 def _train(
-    config: RunConfig | None,
+    config: RunConfig | ResolvedRunConfig | None,
     run_dir: str | Path,
     *,
     scene: Scene | None,
     resume: bool,
     stop_after_epoch: int | None,
 ) -> RunResult:
-    if config is not None and not resume and get_model_spec(config.model).kind == "sklearn":
+    if config is not None and not resume and get_model_spec(config.model).fit is Fit.ESTIMATOR:
         return train_classic(config, run_dir, scene=scene)
-    run_dir = Path(run_dir)
-    config = _start(config, run_dir, resume)
+    run = RunDir(Path(run_dir))
+    config = _start(config, run, resume)
+    optim = config.gradient_optim
     rt = config.runtime
     set_threads(rt.threads)
     seed_everything(config.seed, deterministic=rt.deterministic)
     ctx = init_distributed(resolve_device(rt.device))
     device = local_device(resolve_device(rt.device), ctx)
-    check_world(int(config.optim.batch_size or 64), ctx)
+    check_world(optim.batch_size, ctx)
     scene = scene if scene is not None else load_scene_for(config)
-    data = _prepare_run_dir(config, run_dir, scene, resume, ctx)
+    data = _prepare_run_dir(config, run, scene, resume, ctx)
     model = create_model(
         config.model, n_bands=data.features.shape[2], n_classes=scene.n_classes, **config.model_args
     ).to(device)
     model = wrap_ddp(model, device, ctx)  # before the optimiser: it replaces batch-norm layers
-    optimizer = _make_optimizer(model, config)
-    ema = float(config.recipe.ema or 0.0)
+    optimizer = _make_optimizer(model, optim)
+    ema = config.recipe.ema
     loop = _Loop(
         config,
-        run_dir,
+        run,
         data,
         model,
         optimizer,
-        _make_scheduler(optimizer, config),
+        _make_scheduler(optimizer, optim),
         torch.amp.GradScaler(device.type, enabled=rt.precision == "16"),
         device,
         ctx,
         _new_state(),
         WeightAverage(unwrap(model), ema) if ema > 0 else None,
     )
-    if resume and (run_dir / LAST_CHECKPOINT).exists():
-        loop.restore(load_checkpoint(run_dir / LAST_CHECKPOINT, map_location=device))
+    if resume and run.has_checkpoint():
+        loop.restore(load_checkpoint(run.last_checkpoint, map_location=device))
     if resume and ctx.is_main:  # drop log lines of an epoch whose checkpoint was never written
-        truncate_log(run_dir / LOG_FILE, loop.state["epoch"])
+        run.truncate_log(loop.state["epoch"])
     _run_epochs(loop, stop_after_epoch)
     ctx.barrier()  # rank 0 has written best.pt
     return _finish(loop)
@@ -473,8 +438,7 @@ def _train(
 def _run_epochs(loop: _Loop, stop_after_epoch: int | None) -> None:
     config, state = loop.config, loop.state
     train_ds, val_ds = loop.data.dataset("train"), loop.data.dataset("val")
-    max_epochs = int(config.optim.max_epochs or 1)
-    patience = int(config.optim.patience or max_epochs)
+    max_epochs, patience = config.gradient_optim.max_epochs, config.gradient_optim.patience
     if config.recipe.selection == "last":  # a fixed schedule: no early stopping
         patience = max_epochs + 1
     bar = tqdm(
@@ -513,7 +477,7 @@ def _run_epochs(loop: _Loop, stop_after_epoch: int | None) -> None:
 
 def _finish(loop: _Loop) -> RunResult:
     state = loop.state
-    best = load_checkpoint(loop.run_dir / BEST_CHECKPOINT, map_location=loop.device)
+    best = load_checkpoint(loop.run.best_checkpoint, map_location=loop.device)
     model = unwrap(loop.model)
     model.load_state_dict(best["model"])
     metrics, pixels_per_s = evaluate_prepared(
@@ -522,25 +486,22 @@ def _finish(loop: _Loop) -> RunResult:
         loop.device,
         loop.config.runtime.precision,
         loop.ctx,
-        tta=bool(loop.config.recipe.tta),
+        tta=loop.config.recipe.tta,
     )
     if loop.ctx.is_main:
         write_metrics(
-            loop.run_dir,
+            loop.run,
             loop.config,
             loop.data,
             metrics,
-            extra={
-                "best_epoch": state["best_epoch"],
-                "epochs": state["epoch"],
-                "train_seconds": state["train_seconds"],
-                "test_pixels_per_s": pixels_per_s,
-                "world_size": loop.ctx.world_size,
-                **recipe_record(loop.config.recipe),
-            },
+            best_epoch=state["best_epoch"],
+            epochs=state["epoch"],
+            train_seconds=state["train_seconds"],
+            test_pixels_per_s=pixels_per_s,
+            world_size=loop.ctx.world_size,
         )
     return RunResult(
-        loop.run_dir,
+        loop.run.path,
         metrics,
         int(state["best_epoch"]),
         int(state["epoch"]),
@@ -550,13 +511,13 @@ def _finish(loop: _Loop) -> RunResult:
 
 
 def run_or_resume(
-    config: RunConfig, run_dir: str | Path, *, scene: Scene | None = None
+    config: RunConfig | ResolvedRunConfig, run_dir: str | Path, *, scene: Scene | None = None
 ) -> RunResult:
     """Train ``run_dir`` unless it has finished: kept if finished, resumed if interrupted."""
-    run_dir = Path(run_dir)
-    if (run_dir / CONFIG_FILE).exists():
-        check_same_config(run_dir, config)
-    if (run_dir / METRICS_FILE).exists():
-        return load_result(run_dir)
-    resume = (run_dir / LAST_CHECKPOINT).exists()
-    return train(None if resume else config, run_dir, scene=scene, resume=resume)
+    run = RunDir(Path(run_dir))
+    if run.has_config():
+        run.check_same_config(config)
+    if run.is_finished():
+        return run.load_result()
+    resume = run.has_checkpoint()
+    return train(None if resume else config, run.path, scene=scene, resume=resume)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from mssfe.evaluation.table import BenchmarkRow
 from mssfe.viz.style import FULL_WIDTH_IN, sim_tag, styled
 
 
@@ -52,12 +53,9 @@ def figure_learning_curves(log_entries: Sequence[Mapping[str, Any]], title: str 
     return fig
 
 
-def _num(row: Mapping[str, Any], key: str) -> float:
-    value = row.get(key)
-    try:
-        return float(value) if value is not None else math.nan
-    except (TypeError, ValueError):
-        return math.nan
+def _num(value: float | None) -> float:
+    """A row's value, NaN where the row has none (NaN draws nothing)."""
+    return math.nan if value is None else float(value)
 
 
 def _as_percent(values: Sequence[float]) -> float:
@@ -66,33 +64,30 @@ def _as_percent(values: Sequence[float]) -> float:
     return 100.0 if finite and max(finite) <= 1.0 else 1.0
 
 
-def _group_label(row: Mapping[str, Any]) -> str:
-    scene = str(row.get("scene", "?"))
-    return f"{sim_tag(scene, bool(row.get('simulated')))} {row.get('protocol', '')}".strip()
+def _group_label(row: BenchmarkRow) -> str:
+    return f"{sim_tag(row.scene, row.simulated)} {row.protocol}".strip()
 
 
-def _any_simulated(table: Sequence[Mapping[str, Any]]) -> bool:
-    return any(str(r.get("scene", "")).endswith("-sim") or r.get("simulated") for r in table)
+def _any_simulated(table: Sequence[BenchmarkRow]) -> bool:
+    return any(r.is_simulated for r in table)
 
 
 @styled
-def figure_oa_bars(table: Sequence[Mapping[str, Any]], title: str = "") -> Figure:
+def figure_oa_bars(table: Sequence[BenchmarkRow], title: str = "") -> Figure:
     """Bars of mean OA per model, grouped by (scene, protocol), with ±std error bars."""
     import matplotlib.pyplot as plt
 
-    models = sorted({str(r.get("model", "?")) for r in table})
+    models = sorted({r.model for r in table})
     groups = sorted({_group_label(r) for r in table})
-    scale = _as_percent([_num(r, "oa_mean") for r in table])
+    scale = _as_percent([r.oa_mean for r in table])
     fig, ax = plt.subplots(figsize=(FULL_WIDTH_IN, 3.0))
     width = 0.8 / max(len(groups), 1)
     for gi, group in enumerate(groups):
         means, stds = [], []
         for model in models:
-            rows = [
-                r for r in table if str(r.get("model", "?")) == model and _group_label(r) == group
-            ]
-            means.append(_num(rows[0], "oa_mean") * scale if rows else math.nan)
-            stds.append(_num(rows[0], "oa_std") * scale if rows else math.nan)
+            rows = [r for r in table if r.model == model and _group_label(r) == group]
+            means.append(rows[0].oa_mean * scale if rows else math.nan)
+            stds.append(_num(rows[0].oa_std) * scale if rows else math.nan)
         xs = np.arange(len(models)) + (gi - (len(groups) - 1) / 2) * width
         ax.bar(xs, means, width, yerr=np.nan_to_num(stds), capsize=2, label=group)
     ax.set_xticks(range(len(models)), models, rotation=30, ha="right")
@@ -108,18 +103,18 @@ def figure_oa_bars(table: Sequence[Mapping[str, Any]], title: str = "") -> Figur
 
 
 @styled
-def figure_oa_vs_samples(table: Sequence[Mapping[str, Any]], title: str = "") -> Figure:
+def figure_oa_vs_samples(table: Sequence[BenchmarkRow], title: str = "") -> Figure:
     """Mean OA (±std) against training pixels per class, one line per (model, scene)."""
     import matplotlib.pyplot as plt
 
     lines: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
-    scale = _as_percent([_num(r, "oa_mean") for r in table])
+    scale = _as_percent([r.oa_mean for r in table])
     for row in table:
-        x = _num(row, "train_per_class")
+        x = _num(row.train_per_class)
         if math.isnan(x):
             continue
-        key = f"{row.get('model', '?')} · {sim_tag(str(row.get('scene', '?')), bool(row.get('simulated')))}"
-        lines[key].append((x, _num(row, "oa_mean") * scale, _num(row, "oa_std") * scale))
+        key = f"{row.model} · {sim_tag(row.scene, row.simulated)}"
+        lines[key].append((x, row.oa_mean * scale, _num(row.oa_std) * scale))
     fig, ax = plt.subplots(figsize=(FULL_WIDTH_IN * 0.75, 3.0))
     for key in sorted(lines):
         pts = sorted(lines[key])

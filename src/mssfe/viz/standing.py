@@ -44,7 +44,7 @@ def figure_standings(found: Sequence[Standing], reference: str) -> Figure:
     ax.axvline(0.0, color="#444444", linewidth=0.8)
     labels = [
         f"{sim_tag(s.scene, s.simulated)} {s.protocol}\n"
-        f"({s.source}, {len(s.reference.get('seeds') or [])} seeds)"
+        f"({s.source}, {len(s.reference.seeds)} seeds)"
         for s in found
     ]
     ax.set_yticks(np.arange(len(found)), labels)

@@ -15,6 +15,7 @@ import functools
 import io
 import itertools
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from tqdm.auto import tqdm
 
 from mssfe.data.scenes import Scene, load_scene
@@ -30,25 +32,30 @@ from mssfe.data.splits import Split, make_split, parse_split, subsample_test
 from mssfe.errors import ConfigError
 from mssfe.evaluation.compare import PAPER, has_recipes, paired_difference, row_recipe
 from mssfe.evaluation.metrics import aggregate, format_epochs, format_pm
-from mssfe.models import create_model, get_model_spec, list_models, make_config
+from mssfe.evaluation.table import (
+    BenchmarkMeta,
+    BenchmarkRow,
+    BenchmarkTable,
+    EpochBudget,
+    rows_of,
+)
+from mssfe.models import Fit, create_model, get_model_spec, input_needs, list_models, make_config
 from mssfe.models.summary import count_parameters, flops_per_pixel
-from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
+from mssfe.training.config import MAX_SEED, DataConfig, OptimConfig, RunConfig, RuntimeConfig
 from mssfe.training.prepare import resolve
 from mssfe.training.recipes import parse_recipe
 from mssfe.training.record import machine, package_versions
-from mssfe.training.rundir import (
-    CONFIG_FILE,
-    METRICS_FILE,
-    RunResult,
-    check_same_config,
-    load_result,
-    read_metrics,
-)
+from mssfe.training.rundir import RunDir, RunResult
 from mssfe.training.trainer import run_or_resume
-from mssfe.utils.atomic import atomic_write_json, atomic_write_text
 from mssfe.utils.lock import directory_lock
-from mssfe.workflows.report import RESULTS_FILE
-from mssfe.workflows.train import slug
+from mssfe.utils.validation import (
+    check_distinct_ints,
+    check_optional_scalar,
+    check_patch_size,
+    check_scalar,
+    parse_key_value,
+)
+from mssfe.workflows.benchmark_dir import BenchmarkDir
 
 PROTOCOL_PRESETS: dict[str, tuple[str, ...]] = {
     "standard": ("random:0.1",),
@@ -91,23 +98,11 @@ class ModelChoice:
 
     @classmethod
     def parse(cls, text: str) -> ModelChoice:
-        import tomllib
-
         name, _, rest = text.partition(":")
-        args = []
-        for item in filter(None, rest.split(",")):
-            key, eq, value = item.partition("=")
-            if not eq:
-                raise ConfigError(f"model '{text}': expected name:key=value,..., got '{item}'")
-            try:
-                parsed = tomllib.loads(f"v = {value.strip()}")["v"]
-            except tomllib.TOMLDecodeError:
-                parsed = value.strip()
-            args.append((key.strip(), parsed))
+        args = tuple(parse_key_value(item, f"models '{text}'") for item in rest.split(",") if item)
         get_model_spec(name)  # unknown names fail here, with a suggestion
-        choice = cls(name, tuple(args))
-        make_config(name, **dict(choice.args))  # unknown options fail here too
-        return choice
+        make_config(name, **dict(args))  # unknown options fail here too
+        return cls(name, args)
 
 
 def expand_models(items: list[str]) -> list[ModelChoice]:
@@ -154,8 +149,13 @@ class BenchmarkConfig:
     recipes: tuple[str, ...] = (PAPER,)
 
     def __post_init__(self) -> None:
+        check_distinct_ints(self.seeds, "seeds", max_val=MAX_SEED)
+        for name in ("max_epochs", "patience", "batch_size", "max_test"):
+            check_optional_scalar(getattr(self, name), name, int, min_val=1)
+        if self.guard_patch is not None:
+            check_patch_size(self.guard_patch, "guard_patch")
         if not self.recipes:
-            raise ConfigError("--recipe: expected at least one recipe, got none")
+            raise ConfigError(field="recipes", expected="at least one recipe", got="none")
         for recipe in self.recipes:
             parse_recipe(recipe)  # an unknown recipe or part fails before any training
         if self.guard_patch is not None and self.guard_patch < self._largest_patch():
@@ -175,7 +175,7 @@ class BenchmarkConfig:
 
 
 def _patch_size(choice: ModelChoice) -> int:
-    return int(getattr(make_config(choice.name, **dict(choice.args)), "patch_size", 1) or 1)
+    return input_needs(choice.name, dict(choice.args)).patch_size
 
 
 def _shared_split(
@@ -189,8 +189,7 @@ def _shared_split(
 
     ``load`` reads a saved split (the run's cache, so each file is read once).
     """
-    cap = f"_test{bench.max_test}" if bench.max_test else ""
-    path = bench.out / "splits" / f"{slug(scene.name)}_{slug(protocol)}_seed{seed}{cap}.npz"
+    path = BenchmarkDir(bench.out).split_path(scene.name, protocol, seed, bench.max_test)
     guard = bench.guard
     if path.exists():
         stored = load(str(path)).patch_size
@@ -229,20 +228,11 @@ def _cell_config(
     )
 
 
-def _cell_dir(
-    bench: BenchmarkConfig, scene: Scene, protocol: str, choice: ModelChoice, recipe: str
-) -> Path:
-    """Where a cell's seeds go: ``paper`` where tables before recipes put them, so they resume."""
-    model_dir = slug(choice.label) if recipe == PAPER else f"{slug(choice.label)}_{slug(recipe)}"
-    return bench.out / slug(scene.name) / slug(protocol) / model_dir
-
-
 def _model_cost(choice: ModelChoice, scene: Scene) -> tuple[int | None, int | None]:
-    if get_model_spec(choice.name).kind != "torch":
+    if get_model_spec(choice.name).fit is Fit.ESTIMATOR:
         return None, None
-    cfg = make_config(choice.name, **dict(choice.args))
-    bands = getattr(cfg, "n_components", None) or scene.n_bands
-    patch = int(getattr(cfg, "patch_size", 1) or 1)
+    needs = input_needs(choice.name, dict(choice.args))
+    bands, patch = needs.n_components or scene.n_bands, needs.patch_size
     model = create_model(
         choice.name, n_bands=scene.n_bands, n_classes=scene.n_classes, **dict(choice.args)
     )
@@ -256,41 +246,41 @@ def _row(
     recipe: str,
     results: list[RunResult],
     cost: tuple[int | None, int | None],
-) -> dict[str, Any]:
+) -> BenchmarkRow:
     summary = aggregate([r.metrics for r in results])
-    metrics = [read_metrics(r.run_dir) for r in results]
-    train_counts = [m["n_train"] + m["n_val"] for m in metrics]
-    return {
-        "scene": scene.name,
-        "simulated": scene.simulated,
-        "protocol": protocol,
-        "model": choice.label,
-        "recipe": recipe,
-        "recipe_version": metrics[0].get("recipe", "paper v1"),
-        "ssl_pool": metrics[0].get("ssl_pool", "none"),
-        "tta": bool(metrics[0].get("tta", False)),
-        "seeds": [m["seed"] for m in metrics],
-        "oa_per_seed": [r.metrics.oa for r in results],
-        "oa_mean": summary.mean["oa"],
-        "oa_std": summary.std["oa"],
-        "aa_mean": summary.mean["aa"],
-        "aa_std": summary.std["aa"],
-        "kappa_mean": summary.mean["kappa"],
-        "kappa_std": summary.std["kappa"],
-        "per_class_mean": list(summary.per_class_mean),
-        "per_class_std": list(summary.per_class_std),
-        "class_names": list(scene.class_names),
-        "parameters": cost[0],
-        "flops_per_pixel": cost[1],
-        "train_seconds": float(np.mean([r.train_seconds for r in results])),
-        "test_pixels_per_s": float(np.mean([r.test_pixels_per_s for r in results])),
-        "leakage": float(np.mean([m["leakage"] for m in metrics])),
-        "labelled_train_pixels": float(np.mean(train_counts)),
-        "test_pixels": float(np.mean([m["n_test"] for m in metrics])),
-        "train_per_class": float(np.mean(train_counts)) / scene.n_classes,
-        "epochs": [r.epochs for r in results],
-        "best_epochs": [r.best_epoch for r in results],
-    }
+    metrics = [RunDir(r.run_dir).read_metrics() for r in results]
+    train_counts = [m.n_train + m.n_val for m in metrics]
+    return BenchmarkRow(
+        scene=scene.name,
+        simulated=scene.simulated,
+        protocol=protocol,
+        model=choice.label,
+        recipe=recipe,
+        recipe_version=metrics[0].recipe or "paper v1",  # a run of before recipes: paper
+        ssl_pool=metrics[0].ssl_pool or "none",
+        tta=bool(metrics[0].tta),
+        seeds=tuple(m.seed for m in metrics),
+        oa_per_seed=tuple(r.metrics.oa for r in results),
+        oa_mean=summary.mean["oa"],
+        oa_std=summary.std["oa"],
+        aa_mean=summary.mean["aa"],
+        aa_std=summary.std["aa"],
+        kappa_mean=summary.mean["kappa"],
+        kappa_std=summary.std["kappa"],
+        per_class_mean=summary.per_class_mean,
+        per_class_std=summary.per_class_std,
+        class_names=tuple(scene.class_names),
+        parameters=cost[0],
+        flops_per_pixel=cost[1],
+        train_seconds=float(np.mean([r.train_seconds for r in results])),
+        test_pixels_per_s=float(np.mean([r.test_pixels_per_s for r in results])),
+        leakage=float(np.mean([m.leakage for m in metrics])),
+        labelled_train_pixels=float(np.mean(train_counts)),
+        test_pixels=float(np.mean([m.n_test for m in metrics])),
+        train_per_class=float(np.mean(train_counts)) / scene.n_classes,
+        epochs=tuple(r.epochs for r in results),
+        best_epochs=tuple(r.best_epoch for r in results),
+    )
 
 
 def _cell_work(config: RunConfig, flops: int | None, split: Split) -> float:
@@ -298,7 +288,7 @@ def _cell_work(config: RunConfig, flops: int | None, split: Split) -> float:
     per validation pixel and epoch and per test pixel. Early stopping makes it an upper bound."""
     if flops is None:  # a classic model: small next to any network
         return 1e9
-    epochs = resolve(config).optim.max_epochs or 1
+    epochs = resolve(config).gradient_optim.max_epochs
     return float(flops) * (
         3 * epochs * split.train.size + epochs * split.val.size + split.test.size
     )
@@ -328,10 +318,6 @@ def _run_cell(config: RunConfig, run_dir: Path) -> RunResult:
 
 def _worker_runtime(runtime: RuntimeConfig, slot: int, jobs: int) -> RuntimeConfig:
     """Spread concurrent cells over the GPUs; on CPUs share the cores between the workers."""
-    import os
-
-    import torch
-
     if runtime.device in ("auto", "cuda") and torch.cuda.is_available():
         return replace(runtime, device=f"cuda:{slot % torch.cuda.device_count()}")
     return replace(runtime, threads=runtime.threads or max(1, (os.cpu_count() or 1) // jobs))
@@ -339,18 +325,19 @@ def _worker_runtime(runtime: RuntimeConfig, slot: int, jobs: int) -> RuntimeConf
 
 def run_benchmark(
     bench: BenchmarkConfig, *, progress: bool = True, jobs: int = 1
-) -> list[dict[str, Any]]:
+) -> list[BenchmarkRow]:
     """Run (or resume) every cell and write results.json / .csv / .md in ``bench.out``.
 
     ``jobs > 1`` runs independent cells concurrently as separate processes (one per GPU, or
     sharing the CPU cores); the table is the same as with one job. ``bench.out`` is locked
     while it runs: a second benchmark into the same directory is refused.
     """
+    check_scalar(jobs, "jobs", int, min_val=1)
     with directory_lock(bench.out, "benchmark directory"):
         return _run_benchmark(bench, progress=progress, jobs=jobs)
 
 
-def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list[dict[str, Any]]:
+def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list[BenchmarkRow]:
     scenes = {name: load_scene(name, data_dir=bench.data_dir) for name in bench.scenes}
     costs = {(s, m.label): _model_cost(m, scenes[s]) for s in scenes for m in bench.models}
     load_split = functools.cache(Split.load)  # one split file serves every model of a seed
@@ -363,12 +350,12 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
         scenes, bench.protocols, bench.recipes, bench.models, bench.seeds
     ):
         split_path = split_paths[(s, p, seed)]
-        run_dir = _cell_dir(bench, scenes[s], p, m, recipe) / f"seed{seed}"
+        cell = BenchmarkDir(bench.out).cell(scenes[s].name, p, m.label, seed, recipe)
         config = _cell_config(bench, scenes[s], m, split_path, seed, recipe)
-        cells.append(((s, p, recipe, m.label), config, run_dir))
+        cells.append(((s, p, recipe, m.label), config, cell.path))
     for _, config, run_dir in cells:  # before any training: a reused --out must match
-        if (run_dir / CONFIG_FILE).exists():
-            check_same_config(run_dir, config)
+        if RunDir(run_dir).has_config():
+            RunDir(run_dir).check_same_config(config)
     eta = _Eta(
         {
             run_dir: _cell_work(
@@ -377,7 +364,7 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
                 load_split(config.data.split.removeprefix("file:")),
             )
             for key, config, run_dir in cells
-            if not (run_dir / METRICS_FILE).exists()
+            if not RunDir(run_dir).is_finished()
         }
     )
     results: dict[tuple[str, str, str, str], list[RunResult]] = {}
@@ -411,7 +398,7 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
                     bar.set_postfix_str(eta.left())
                     bar.update(1)
             for key, _, run_dir in cells:  # in cell order: the table does not depend on timing
-                results.setdefault(key, []).append(load_result(run_dir))
+                results.setdefault(key, []).append(RunDir(run_dir).load_result())
     rows = []
     for (scene_name, protocol, recipe, label), runs in results.items():
         choice = next(m for m in bench.models if m.label == label)
@@ -421,36 +408,36 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
     return rows
 
 
-def write_results(bench: BenchmarkConfig, rows: list[dict[str, Any]], seconds: float) -> None:
-    meta = {
-        "scenes": list(bench.scenes),
-        "protocols": list(bench.protocols),
-        "models": [m.label for m in bench.models],
-        "seeds": list(bench.seeds),
-        "epoch_budget": {
-            "max_epochs": bench.max_epochs,
-            "patience": bench.patience,
-            "batch_size": bench.batch_size,
-        },
-        "max_test": bench.max_test,
-        "guard_patch": bench.guard,
-        "recipes": list(bench.recipes),
-        "machine": machine(),
-        "packages": package_versions(),
-        "wall_seconds_this_invocation": round(seconds, 1),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }
-    atomic_write_json(bench.out / RESULTS_FILE, {"meta": meta, "rows": rows})
-    atomic_write_text(bench.out / "results.csv", format_csv(rows))
-    atomic_write_text(bench.out / "results.md", format_markdown(meta, rows))
+def write_results(bench: BenchmarkConfig, rows: list[BenchmarkRow], seconds: float) -> None:
+    meta = BenchmarkMeta(
+        scenes=bench.scenes,
+        protocols=bench.protocols,
+        models=tuple(m.label for m in bench.models),
+        seeds=bench.seeds,
+        epoch_budget=EpochBudget(
+            max_epochs=bench.max_epochs, patience=bench.patience, batch_size=bench.batch_size
+        ),
+        max_test=bench.max_test,
+        guard_patch=bench.guard,
+        recipes=bench.recipes,
+        machine=machine(),
+        packages=package_versions(),
+        wall_seconds_this_invocation=round(seconds, 1),
+        date=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    )
+    BenchmarkDir(bench.out).write(
+        BenchmarkTable(meta=meta, rows=tuple(rows)),
+        markdown=format_markdown(meta, rows),
+        csv=format_csv(rows),
+    )
 
 
-def row_label(row: dict[str, Any], recipes: bool) -> str:
+def row_label(row: BenchmarkRow, recipes: bool) -> str:
     """``model``, or ``model (recipe)`` in a table with several recipes."""
-    return f"{row['model']} ({row_recipe(row)})" if recipes else str(row["model"])
+    return f"{row.model} ({row_recipe(row)})" if recipes else row.model
 
 
-def format_csv(rows: list[dict[str, Any]]) -> str:
+def format_csv(rows: Sequence[BenchmarkRow]) -> str:
     recipe_keys = ["recipe", "recipe_version", "ssl_pool", "tta"] if has_recipes(rows) else []
     keys = [
         "scene",
@@ -475,7 +462,7 @@ def format_csv(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=keys, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows(r.to_json() for r in rows)
     return buf.getvalue()
 
 
@@ -487,11 +474,22 @@ def _fmt_int(value: int | None) -> str:
     return "-" if value is None else f"{value:,}"
 
 
+def _fmt(value: float | None, spec: str) -> str:
+    """A row's number formatted, '-' where an older table has none."""
+    return "-" if value is None else format(value, spec)
+
+
+def _pm(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "-"
+    return format_pm(mean, float("nan") if std is None else std)
+
+
 REFERENCE_MODEL = "ms2fenet"
 PAIRED_HEADER = "ΔOA vs ms2fenet, paired (seeds better)"
 
 
-def _paired(row: dict[str, Any], reference: dict[str, Any] | None) -> str:
+def _paired(row: BenchmarkRow, reference: BenchmarkRow | None) -> str:
     """OA minus the reference's OA on the same split, seed by seed: mean ± std in points, and
     on how many seeds this model was better. Pairing removes the split-to-split spread that
     dominates the plain ± columns."""
@@ -509,22 +507,21 @@ RECIPES_TEXT = (
 )
 
 
-def _recipe_cells(row: dict[str, Any]) -> str:
-    version = row.get("recipe_version", "paper v1")
-    tta = ", TTA" if row.get("tta") else ""
-    return f" | {version}{tta} | {row.get('ssl_pool', 'none')}"
+def _recipe_cells(row: BenchmarkRow) -> str:
+    tta = ", TTA" if row.tta else ""
+    return f" | {row.recipe_version or 'paper v1'}{tta} | {row.ssl_pool or 'none'}"
 
 
-def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+def format_markdown(meta: BenchmarkMeta, rows: Sequence[BenchmarkRow]) -> str:
     recipes = has_recipes(rows)
-    budget = meta["epoch_budget"]
+    budget, machine_ = meta.epoch_budget, meta.machine
     lines = [
         "# Benchmark",
         "",
-        f"Seeds {meta['seeds']}; epoch budget: max_epochs={budget['max_epochs'] or 'model default'}, "
-        f"patience={budget['patience'] or 'model default'}, "
-        f"batch size={budget.get('batch_size') or 'model default'} (the same for every network). "
-        f"Machine: {meta['machine']['processor']}, {meta['machine']['cpu_count']} cores. "
+        f"Seeds {list(meta.seeds)}; epoch budget: max_epochs={budget.max_epochs or 'model default'}, "
+        f"patience={budget.patience or 'model default'}, "
+        f"batch size={budget.batch_size or 'model default'} (the same for every network). "
+        f"Machine: {machine_.get('processor', '?')}, {machine_.get('cpu_count', '?')} cores. "
         "Scenes named `-sim` are simulated; they are never averaged with real scenes.",
         "Leakage: share of test patches containing a training/validation pixel (per model patch size).",
         "Epochs (best): mean epochs run (mean epoch of the kept weights); a best epoch at the "
@@ -532,52 +529,50 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"{PAIRED_HEADER}: the model's OA minus MS²FENet's on the same split and test pixels, "
         "seed by seed (mean ± std in points; in brackets the seeds where the model was better).",
     ]
-    if meta.get("guard_patch") and any(
-        parse_split(p).kind == "disjoint" for p in meta["protocols"]
-    ):
+    if meta.guard_patch and any(parse_split(p).kind == "disjoint" for p in meta.protocols):
         lines.append(
-            f"Disjoint guard band: {meta['guard_patch'] // 2} pixels (sized for a "
-            f"{meta['guard_patch']} x {meta['guard_patch']} patch), the same test pixels for "
+            f"Disjoint guard band: {meta.guard_patch // 2} pixels (sized for a "
+            f"{meta.guard_patch} x {meta.guard_patch} patch), the same test pixels for "
             "every model."
         )
-    if meta.get("max_test"):
+    if meta.max_test:
         lines.append(
-            f"Test set: a stratified random subset of at most {meta['max_test']:,} test pixels per "
+            f"Test set: a stratified random subset of at most {meta.max_test:,} test pixels per "
             "(scene, split, seed), the same pixels for every model (OA/kappa unbiased, small "
             "classes noisier)."
         )
     if recipes:
         lines.append(RECIPES_TEXT)
-    for scene, protocol in dict.fromkeys((r["scene"], r["protocol"]) for r in rows):
-        sub = [r for r in rows if r["scene"] == scene and r["protocol"] == protocol]
-        kind = "simulated" if sub[0]["simulated"] else "real"
+    for scene, protocol in dict.fromkeys((r.scene, r.protocol) for r in rows):
+        sub = rows_of(rows, scene, protocol)
+        kind = "simulated" if sub[0].simulated else "real"
+        test_pixels = sub[0].test_pixels
         lines += [
             "",
             f"## {scene} ({kind}), split `{protocol}`",
             "",
-            f"Labelled training pixels (incl. validation): {sub[0]['labelled_train_pixels']:,.0f}; "
-            f"test pixels: {sub[0].get('test_pixels', float('nan')):,.0f} (means over seeds).",
+            f"Labelled training pixels (incl. validation): {_fmt(sub[0].labelled_train_pixels, ',.0f')}; "
+            f"test pixels: {float('nan') if test_pixels is None else test_pixels:,.0f} (means over seeds).",
             "",
             f"| model{' | recipe | SSL pool' if recipes else ''} | OA % | {PAIRED_HEADER} | AA % "
             "| kappa % | params | FLOPs/px | epochs (best) | train s | test px/s | leakage |",
             "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if recipes else ""),
         ]
-        reference = {
-            row_recipe(r): r for r in sub if r["model"] == REFERENCE_MODEL
-        }  # MS²FENet under each recipe
+        reference = {  # MS²FENet under each recipe
+            row_recipe(r): r for r in sub if r.model == REFERENCE_MODEL
+        }
         lines += [
-            f"| {r['model']}{_recipe_cells(r) if recipes else ''} "
-            f"| {format_pm(r['oa_mean'], r['oa_std'])} "
-            f"| {_paired(r, reference.get(row_recipe(r)))} "
-            f"| {format_pm(r['aa_mean'], r['aa_std'])} "
-            f"| {format_pm(r['kappa_mean'], r['kappa_std'])} | {_fmt_int(r['parameters'])} "
-            f"| {_fmt_int(r['flops_per_pixel'])} | {format_epochs(r['epochs'], r['best_epochs']) or '-'} "
-            f"| {r['train_seconds']:.1f} | {r['test_pixels_per_s']:,.0f} "
-            f"| {r['leakage']:.1%} |"
+            f"| {r.model}{_recipe_cells(r) if recipes else ''} "
+            f"| {_pm(r.oa_mean, r.oa_std)} | {_paired(r, reference.get(row_recipe(r)))} "
+            f"| {_pm(r.aa_mean, r.aa_std)} "
+            f"| {_pm(r.kappa_mean, r.kappa_std)} | {_fmt_int(r.parameters)} "
+            f"| {_fmt_int(r.flops_per_pixel)} | {format_epochs(r.epochs, r.best_epochs) or '-'} "
+            f"| {_fmt(r.train_seconds, '.1f')} | {_fmt(r.test_pixels_per_s, ',.0f')} "
+            f"| {_fmt(r.leakage, '.1%')} |"
             for r in sub
         ]
-        names = sub[0]["class_names"]
-        missing = any(np.isnan(v) for r in sub for v in r["per_class_mean"])
+        names = sub[0].class_names
+        missing = any(np.isnan(v) for r in sub for v in r.per_class_mean)
         lines += [
             "",
             "Per-class accuracy (%, mean over the seeds with test pixels of the class"
@@ -588,18 +583,18 @@ def format_markdown(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         ]
         for i, name in enumerate(names):
             lines.append(
-                f"| {name} | " + " | ".join(_class_pct(r["per_class_mean"][i]) for r in sub) + " |"
+                f"| {name} | " + " | ".join(_class_pct(r.per_class_mean[i]) for r in sub) + " |"
             )
     lines += _leakage_gap_sections(rows)
     return "\n".join(lines) + "\n"
 
 
-def _leakage_gap_sections(rows: list[dict[str, Any]]) -> list[str]:
+def _leakage_gap_sections(rows: Sequence[BenchmarkRow]) -> list[str]:
     """Random-split OA beside disjoint-split OA per model, with the gap between them."""
     lines: list[str] = []
     recipes = has_recipes(rows)
-    for scene in dict.fromkeys(r["scene"] for r in rows):
-        by_model = {(row_label(r, recipes), r["protocol"]): r for r in rows if r["scene"] == scene}
+    for scene in dict.fromkeys(r.scene for r in rows):
+        by_model = {(row_label(r, recipes), r.protocol): r for r in rows if r.scene == scene}
         protocols = list(dict.fromkeys(p for _, p in by_model))
         kinds = {p: parse_split(p).kind for p in protocols}
         for rand, disj in itertools.product(protocols, protocols):
@@ -624,10 +619,10 @@ def _leakage_gap_sections(rows: list[dict[str, Any]]) -> list[str]:
             for model in models:
                 a, b = by_model[(model, rand)], by_model[(model, disj)]
                 lines.append(
-                    f"| {model} | {format_pm(a['oa_mean'], a['oa_std'])} "
-                    f"| {format_pm(b['oa_mean'], b['oa_std'])} "
-                    f"| {(a['oa_mean'] - b['oa_mean']) * 100:+.2f} "
-                    f"| {a['leakage']:.1%} | {b['leakage']:.1%} |"
+                    f"| {model} | {_pm(a.oa_mean, a.oa_std)} "
+                    f"| {_pm(b.oa_mean, b.oa_std)} "
+                    f"| {(a.oa_mean - b.oa_mean) * 100:+.2f} "
+                    f"| {_fmt(a.leakage, '.1%')} | {_fmt(b.leakage, '.1%')} |"
                 )
     return lines
 
@@ -640,8 +635,7 @@ def benchmark_config(
     out: str | Path,
     **kwargs: Any,
 ) -> BenchmarkConfig:
-    if n_seeds < 1:
-        raise ConfigError(f"--seeds: expected a number of seeds >= 1, got {n_seeds}")
+    check_scalar(n_seeds, "seeds", int, min_val=1)
     runtime = kwargs.pop("runtime", RuntimeConfig(progress=False))
     return replace(
         BenchmarkConfig(
@@ -657,16 +651,16 @@ def benchmark_config(
 
 
 @dataclass(frozen=True)
-class BenchmarkTable:
-    """What :func:`benchmark` wrote: one row per (scene, protocol, model) with mean ± std over
-    seeds, and the table files (``results.md``, ``results.csv``, ``results.json``)."""
+class BenchmarkResult:
+    """What :func:`benchmark` wrote: one row per (scene, protocol, model, recipe) with mean ±
+    std over seeds, and the directory holding the table files (``results.md/.csv/.json``)."""
 
-    rows: tuple[dict[str, Any], ...]
+    rows: tuple[BenchmarkRow, ...]
     out: Path
 
     @property
     def markdown(self) -> Path:
-        return self.out / "results.md"
+        return BenchmarkDir(self.out).results_md
 
 
 def benchmark(
@@ -686,7 +680,7 @@ def benchmark(
     device: str = "auto",
     jobs: int = 1,
     progress: bool = True,
-) -> BenchmarkTable:
+) -> BenchmarkResult:
     """Every (scene, split, model, seed) cell under one protocol: ``mssfe benchmark`` in Python.
 
     ``models``: names with options (``"ms2fenet:partitions=2"``), ``"all"`` or ``"ablation"``;
@@ -709,4 +703,4 @@ def benchmark(
         runtime=RuntimeConfig(progress=False, threads=threads, device=device),
     )
     rows = run_benchmark(bench, progress=progress, jobs=jobs)
-    return BenchmarkTable(tuple(rows), bench.out)
+    return BenchmarkResult(tuple(rows), bench.out)

@@ -1,53 +1,86 @@
-"""What ``mssfe benchmark`` leaves in its ``--out`` directory, read back by report and compare."""
+"""What ``mssfe benchmark`` leaves in its ``--out``: the one place that knows its file names.
+
+A benchmark directory holds results.json (a :class:`~mssfe.evaluation.table.BenchmarkTable`),
+results.md and results.csv (the same table for reading), ``splits/`` (one split per (scene,
+protocol, seed), shared by every model) and one run directory per cell,
+``SCENE/PROTOCOL/MODEL/seedN`` (``MODEL_RECIPE`` for a recipe other than ``paper``). The benchmark writes it; report and compare read it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mssfe.errors import DataError
+from mssfe.evaluation.compare import PAPER
+from mssfe.evaluation.table import BenchmarkTable
+from mssfe.training.rundir import RunDir
+from mssfe.utils.atomic import atomic_write_json, atomic_write_text
 from mssfe.utils.jsonfile import read_json
+from mssfe.workflows.train import slug
 
-RESULTS_FILE = "results.json"  # what mssfe benchmark writes into its --out
-REQUIRED_ROW_FIELDS = ("scene", "protocol", "model", "oa_mean")
-
-
-def load_benchmark(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Meta and rows of a benchmark's results.json: {"meta": ..., "rows": [...]}, or a bare list
-    of rows (no meta); tolerant of missing fields (shown as –) and of extra ones (kept)."""
-    data = read_json(path)
-    meta: dict[str, Any] = {}
-    if isinstance(data, Mapping):
-        meta = dict(data.get("meta") or {})
-        data = data.get("rows") or data.get("results") or []
-    if not isinstance(data, list):
-        raise DataError(
-            "benchmark results must be a list of rows",
-            file=path,
-            expected="list",
-            got=type(data).__name__,
-        )
-    return meta, [dict(row) for row in data if isinstance(row, Mapping)]
+RESULTS_JSON = "results.json"
+RESULTS_MD = "results.md"
+RESULTS_CSV = "results.csv"
 
 
-def load_benchmark_rows(path: Path) -> list[dict[str, Any]]:
-    """Rows of a benchmark's results.json (see :func:`load_benchmark`)."""
-    return load_benchmark(path)[1]
+@dataclass(frozen=True)
+class BenchmarkDir:
+    """A benchmark's ``--out`` directory and the paths of everything in it."""
 
+    path: Path
 
-def read_table(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A benchmark table (its ``--out`` directory or results.json) whose rows can be ranked."""
-    file = path / RESULTS_FILE if path.is_dir() else path
-    if not file.is_file():
-        raise DataError(
-            "no benchmark results here", file=file, expected="results.json of mssfe benchmark"
-        )
-    meta, rows = load_benchmark(file)
-    for i, row in enumerate(rows):
-        for key in REQUIRED_ROW_FIELDS:
-            if key not in row:
-                raise DataError(
-                    "a benchmark row lacks a field", file=file, field=f"rows[{i}].{key}"
-                )
-    return meta, rows
+    @classmethod
+    def of(cls, path: str | Path) -> BenchmarkDir:
+        """The benchmark directory of ``path``: the directory itself or its results.json."""
+        path = Path(path)
+        return cls(path.parent if path.name == RESULTS_JSON and path.is_file() else path)
+
+    @property
+    def results_json(self) -> Path:
+        return self.path / RESULTS_JSON
+
+    @property
+    def results_md(self) -> Path:
+        return self.path / RESULTS_MD
+
+    @property
+    def results_csv(self) -> Path:
+        return self.path / RESULTS_CSV
+
+    def has_results(self) -> bool:
+        return self.results_json.is_file()
+
+    def split_path(self, scene: str, protocol: str, seed: int, max_test: int | None) -> Path:
+        """The split every model of (scene, protocol, seed) shares (with its test subset)."""
+        cap = f"_test{max_test}" if max_test else ""
+        return self.path / "splits" / f"{slug(scene)}_{slug(protocol)}_seed{seed}{cap}.npz"
+
+    def cell(
+        self, scene: str, protocol: str, model_label: str, seed: int, recipe: str = PAPER
+    ) -> RunDir:
+        """The run directory of one (scene, protocol, model, seed[, recipe]) cell: ``paper``
+        cells where tables before recipes put them (so those resume), the cells of another
+        recipe in ``MODEL_RECIPE`` folders beside them."""
+        model = slug(model_label) if recipe == PAPER else f"{slug(model_label)}_{slug(recipe)}"
+        return RunDir(self.path / slug(scene) / slug(protocol) / model / f"seed{seed}")
+
+    def read(self) -> BenchmarkTable:
+        """The table in results.json; a missing or malformed file is a DataError naming it."""
+        if not self.has_results():
+            raise DataError(
+                "no benchmark results here",
+                file=self.results_json,
+                expected=f"{RESULTS_JSON} of mssfe benchmark",
+            )
+        return BenchmarkTable.from_json(read_json(self.results_json), file=self.results_json)
+
+    def write(self, table: BenchmarkTable, *, markdown: str, csv: str) -> None:
+        """results.json, results.md and results.csv, each atomically."""
+        atomic_write_json(self.results_json, table.to_json())
+        atomic_write_text(self.results_csv, csv)
+        atomic_write_text(self.results_md, markdown)
+
+    def files(self) -> tuple[Path, Path, Path]:
+        """results.md, results.csv, results.json: what the CLI names when it is done."""
+        return self.results_md, self.results_csv, self.results_json

@@ -10,7 +10,7 @@ from mssfe.evaluation.compare import Standing, format_standings, table_standings
 from mssfe.utils.atomic import atomic_write_text
 from mssfe.viz.standing import figure_standings
 from mssfe.viz.style import save_figure
-from mssfe.workflows.benchmark_dir import read_table
+from mssfe.workflows.benchmark_dir import BenchmarkDir
 
 
 def standings(tables: Sequence[str | Path], reference: str) -> list[Standing]:
@@ -20,8 +20,8 @@ def standings(tables: Sequence[str | Path], reference: str) -> list[Standing]:
     """
     found: list[Standing] = []
     for table in tables:
-        meta, rows = read_table(Path(table))
-        found += table_standings(meta, rows, reference, source=str(table))
+        read = BenchmarkDir.of(table).read()
+        found += table_standings(read.meta, read.rows, reference, source=str(table))
     if not found:
         raise ConfigError(
             f"--reference: model {reference!r} is in none of the tables "

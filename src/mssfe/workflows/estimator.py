@@ -25,14 +25,13 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from mssfe.data.patches import PatchDataset
-from mssfe.data.preprocess import Preprocessor
 from mssfe.data.registry import PALETTE
 from mssfe.data.scenes import Scene
 from mssfe.errors import ConfigError, EstimatorInputError
-from mssfe.models import get_model_spec
-from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig, load_config
+from mssfe.models import Fit, get_model_spec, input_needs
+from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
 from mssfe.training.inference import predict_dataset
-from mssfe.training.rundir import CONFIG_FILE, PREPROCESSOR_FILE
+from mssfe.training.rundir import RunDir
 from mssfe.training.runtime import resolve_device
 from mssfe.training.trainer import train
 from mssfe.workflows.predict import load_best_model
@@ -89,7 +88,7 @@ class PatchClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> PatchClassifier:
         """Train the network on the patches around pixels ``X`` with labels ``y``."""
-        if get_model_spec(self.model).kind != "torch":
+        if get_model_spec(self.model).fit is not Fit.GRADIENT:
             raise ConfigError(
                 f"PatchClassifier: model '{self.model}' is not a network; use "
                 "mssfe.models.svm.RBFSVM on pixel spectra directly"
@@ -115,8 +114,9 @@ class PatchClassifier(ClassifierMixin, BaseEstimator):
             run_dir = Path(tmp) / "run"
             split = _write_split_rasters(Path(tmp), labels, idx, y_index, cube.shape[:2])
             result = train(self._config(split), run_dir, scene=scene)
-            self.config_ = load_config(run_dir / CONFIG_FILE)
-            self.preprocessor_ = Preprocessor.load(run_dir / PREPROCESSOR_FILE)
+            run = RunDir(run_dir)
+            self.config_ = run.read_config()
+            self.preprocessor_ = run.read_preprocessor()
             self.model_ = load_best_model(
                 run_dir,
                 self.config_,
@@ -134,7 +134,7 @@ class PatchClassifier(ClassifierMixin, BaseEstimator):
         cube = self._cube()
         idx = self._pixels(X, cube)
         features = self.preprocessor_.transform(cube)
-        patch = int(self.config_.model_args.get("patch_size") or 1)
+        patch = input_needs(self.config_.model, self.config_.model_args).patch_size
         dataset = PatchDataset(features, idx, None, patch)
         _, probs = predict_dataset(
             self.model_, dataset, resolve_device(self.device), precision="32"

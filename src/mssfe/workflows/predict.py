@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +26,17 @@ from mssfe.data.readers import Cube, load_cube, load_labels
 from mssfe.data.registry import PALETTE
 from mssfe.data.scenes import Scene, find_scene_info, load_scene
 from mssfe.errors import ConfigError, DataError, MssfeError
-from mssfe.models import create_model, get_model_spec
+from mssfe.models import Fit, create_model, get_model_spec, input_needs
 from mssfe.training.checkpoint import load_checkpoint
-from mssfe.training.config import RunConfig, load_config
+from mssfe.training.config import ResolvedRunConfig
 from mssfe.training.distributed import init_distributed, local_device, shutdown
 from mssfe.training.inference import class_probabilities
-from mssfe.training.prepare import resolve
-from mssfe.training.rundir import (
-    BEST_CHECKPOINT,
-    CONFIG_FILE,
-    METRICS_FILE,
-    PREPROCESSOR_FILE,
-    read_metrics,
-)
+from mssfe.training.prepare import load_scene_for
+from mssfe.training.rundir import PREDICTION_RECORD, PredictionDir, RunDir
 from mssfe.training.runtime import resolve_device
 from mssfe.utils.atomic import atomic_save, atomic_write_json
 from mssfe.utils.outdir import check_output_dir, output_set
+from mssfe.utils.validation import check_scalar
 from mssfe.viz.geotiff import (
     check_class_codes,
     codes_to_indices,
@@ -51,14 +46,12 @@ from mssfe.viz.geotiff import (
 )
 from mssfe.viz.maps import save_class_map_png
 
-PREDICTION_RECORD = "prediction.json"  # written last: its presence means the set is whole
-
 
 @dataclass(frozen=True, eq=False)
 class LoadedRun:
     """A trained run ready to predict: its config, preprocessing and model in eval mode."""
 
-    config: RunConfig
+    config: ResolvedRunConfig
     preprocessor: Preprocessor
     model: torch.nn.Module
     n_classes: int
@@ -87,7 +80,7 @@ class _RunClasses:
     simulated: bool
 
 
-def _user_cube_codes(config: RunConfig, n_classes: int) -> tuple[int, ...]:
+def _user_cube_codes(config: ResolvedRunConfig, n_classes: int) -> tuple[int, ...]:
     """Codes of a run on a user cube that predates ``class_codes`` in metrics.json: the
     non-zero values of its label file when it is still there, else 1..K."""
     labels = Path(config.data.labels or "")
@@ -98,57 +91,66 @@ def _user_cube_codes(config: RunConfig, n_classes: int) -> tuple[int, ...]:
     return tuple(range(1, n_classes + 1))
 
 
-def _run_classes(run_dir: Path, config: RunConfig) -> _RunClasses:
-    """Class names, colours, label codes, scene name and simulated flag of a run
-    (metrics.json first, then the scene registry)."""
-    stored: dict[str, Any] = {}
-    if (run_dir / METRICS_FILE).exists():
-        stored = read_metrics(run_dir)
-    codes = tuple(int(c) for c in stored.get("class_codes", ()))
+def _run_classes(run: RunDir, config: ResolvedRunConfig) -> _RunClasses:
+    """Class names, colours, label codes, scene name and simulated flag of a run (its
+    metrics first, then the scene registry)."""
+    stored = run.read_metrics() if run.is_finished() else None
+    codes = (stored.class_codes if stored is not None else None) or ()  # none before codes
     if config.data.cube:
-        names = tuple(stored.get("class_names", ()))
-        if not names:
+        if stored is None or not stored.class_names:
             raise DataError(
-                "cannot tell the classes of a run on a user cube without metrics.json",
-                file=run_dir / METRICS_FILE,
+                "cannot tell the classes of a run on a user cube without its metrics",
+                file=run.metrics_file,
             )
+        names = stored.class_names
         colours = tuple(PALETTE[i % len(PALETTE)] for i in range(len(names)))
         codes = codes or _user_cube_codes(config, len(names))
         return _RunClasses(names, colours, codes, Path(config.data.cube).stem, False)
     info = find_scene_info(config.data.scene)
-    names = tuple(stored.get("class_names") or info.class_names)
-    simulated = bool(stored.get("simulated", info.simulated_from is not None))
+    if stored is None:
+        return _RunClasses(
+            tuple(info.class_names),
+            tuple(info.class_colours),
+            info.label_values,
+            info.name,
+            info.simulated_from is not None,
+        )
+    names = stored.class_names or tuple(info.class_names)
     return _RunClasses(
-        names, tuple(info.class_colours), codes or info.label_values, info.name, simulated
+        names, tuple(info.class_colours), codes or info.label_values, info.name, stored.simulated
     )
 
 
 def load_best_model(
-    run_dir: Path, config: RunConfig, n_bands: int, n_classes: int, device: str | torch.device
+    run_dir: Path,
+    config: ResolvedRunConfig,
+    n_bands: int,
+    n_classes: int,
+    device: str | torch.device,
 ) -> torch.nn.Module:
     """The run's network with the weights of its best epoch (best.pt), in eval mode."""
     model = create_model(config.model, n_bands=n_bands, n_classes=n_classes, **config.model_args)
-    state = load_checkpoint(run_dir / BEST_CHECKPOINT, map_location=device)
+    state = load_checkpoint(RunDir(run_dir).best_checkpoint, map_location=device)
     model.load_state_dict(state["model"])
     return model.to(device).eval()
 
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
-    """Read a run directory (config.toml, preprocessor.npz, best.pt) into a :class:`LoadedRun`."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise DataError("run directory not found", file=run_dir)
-    config = resolve(load_config(run_dir / CONFIG_FILE))  # no [recipe] table: paper
-    if get_model_spec(config.model).kind != "torch":
+    """Read a run directory (config, preprocessing, best checkpoint) into a :class:`LoadedRun`."""
+    run = RunDir(Path(run_dir))
+    if not run.path.is_dir():
+        raise DataError("run directory not found", file=run.path)
+    config = run.read_config()  # no [recipe] table: paper
+    if get_model_spec(config.model).fit is Fit.ESTIMATOR:
         raise ConfigError(
-            f"{run_dir}: model '{config.model}' keeps no fitted model to predict with (nothing "
+            f"{run.path}: model '{config.model}' keeps no fitted model to predict with (nothing "
             "is pickled); use mssfe.models.svm.RBFSVM in Python to fit and predict"
         )
-    preprocessor = Preprocessor.load(run_dir / PREPROCESSOR_FILE)
-    classes = _run_classes(run_dir, config)
+    preprocessor = run.read_preprocessor()
+    classes = _run_classes(run, config)
     names = classes.names
-    patch_size = int(config.model_args.get("patch_size") or 1)
-    model = load_best_model(run_dir, config, preprocessor.n_outputs, len(names), device)
+    patch_size = input_needs(config.model, config.model_args).patch_size
+    model = load_best_model(run.path, config, preprocessor.n_outputs, len(names), device)
     return LoadedRun(
         config=config,
         preprocessor=preprocessor,
@@ -157,11 +159,11 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
         class_names=names,
         colours=classes.colours,
         patch_size=patch_size,
-        run_dir=run_dir,
+        run_dir=run.path,
         scene_name=classes.scene_name,
         simulated=classes.simulated,
         class_codes=classes.codes,
-        tta=bool(config.recipe.tta),
+        tta=config.recipe.tta,
     )
 
 
@@ -261,8 +263,8 @@ def _check_inputs(
         raise ConfigError(
             f"ensemble runs disagree on the number of classes: {[r.n_classes for r in runs]}"
         )
-    if tile_rows < 1 or batch_size < 1:
-        raise ConfigError(f"tile_rows and batch_size must be >= 1, got {tile_rows}, {batch_size}")
+    check_scalar(tile_rows, "tile_rows", int, min_val=1)
+    check_scalar(batch_size, "batch_size", int, min_val=1)
 
 
 def _sync(device: torch.device) -> None:
@@ -461,13 +463,13 @@ def _write_prediction_files(
     probabilities: bool = False,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
-    out = Path(out_dir)
+    out = PredictionDir(Path(out_dir))
     codes = check_class_codes(class_names, class_codes)
     code_map = indices_to_codes(result.class_map, codes)
     paths = {
-        "class_map_tif": out / "class_map.tif",
-        "class_map_npy": out / "class_map.npy",
-        "class_map_png": out / "class_map.png",
+        "class_map_tif": out.class_map_tif,
+        "class_map_npy": out.class_map_npy,
+        "class_map_png": out.class_map_png,
     }
     _, paths["class_map_aux"] = write_class_geotiff(
         paths["class_map_tif"],
@@ -482,8 +484,8 @@ def _write_prediction_files(
     title = f"Classification map: {_prediction_title(scene_name, simulated)}"
     save_class_map_png(paths["class_map_png"], result.class_map, colours, class_names, title)
     if confidence:
-        paths["confidence_tif"] = out / "confidence.tif"
-        paths["confidence_npy"] = out / "confidence.npy"
+        paths["confidence_tif"] = out.confidence_tif
+        paths["confidence_npy"] = out.confidence_npy
         write_float_geotiff(
             paths["confidence_tif"], result.confidence, crs=crs, transform=transform
         )
@@ -491,8 +493,8 @@ def _write_prediction_files(
     if probabilities:
         if result.probabilities is None:
             raise ConfigError("write_prediction: the result kept no probabilities")
-        paths["probabilities_tif"] = out / "probabilities.tif"
-        paths["probabilities_npy"] = out / "probabilities.npy"
+        paths["probabilities_tif"] = out.probabilities_tif
+        paths["probabilities_npy"] = out.probabilities_npy
         write_float_geotiff(
             paths["probabilities_tif"],
             result.probabilities,
@@ -524,7 +526,7 @@ def _write_prediction_files(
         "class_counts": counts,
         **(extra or {}),
     }
-    paths["json"] = out / PREDICTION_RECORD
+    paths["json"] = out.record_file
     atomic_write_json(paths["json"], meta)
     return paths
 
@@ -563,17 +565,18 @@ def _looks_like_file(text: str | Path) -> bool:
 
 def resolve_pixels(
     source: str | Path | np.ndarray | Scene | Cube | None,
-    default_scene: str,
+    own: ResolvedRunConfig,
     *,
     var: str | None = None,
     data_dir: str | Path | None = None,
     crs: str | None = None,
     transform: Sequence[float] | None = None,
 ) -> Pixels:
-    """What :func:`predict` classifies: ``None`` (the run's own scene, ``default_scene``), a
-    registered scene name, a cube file (any format :func:`~mssfe.data.readers.load_cube`
-    reads; its CRS and transform are kept), a :class:`Scene` or :class:`Cube`, or an array
-    ``(H, W, B)`` (georeferenced by ``crs``/``transform`` when given)."""
+    """What :func:`predict` classifies: ``None`` (the scene of the run configured by ``own``,
+    loaded as its training loaded it: a registered scene or the user's cube), a registered
+    scene name, a cube file (any format :func:`~mssfe.data.readers.load_cube` reads; its CRS
+    and transform are kept), a :class:`Scene` or :class:`Cube`, or an array ``(H, W, B)``
+    (georeferenced by ``crs``/``transform`` when given)."""
     if isinstance(source, np.ndarray):
         georef = tuple(float(v) for v in transform) if transform is not None else None
         return Pixels(source, "array", False, crs, georef)
@@ -594,10 +597,20 @@ def resolve_pixels(
         return Pixels(
             loaded.data, Path(source).stem, False, loaded.crs, loaded.transform, loaded.valid
         )
-    scene = load_scene(str(source or default_scene), data_dir=data_dir)
+    if source is None:
+        scene = load_scene_for(_with_data_dir(own, data_dir))
+    else:
+        scene = load_scene(str(source), data_dir=data_dir)
     return Pixels(
         scene.require_cube(), scene.name, scene.simulated, scene.crs, scene.transform, scene.valid
     )
+
+
+def _with_data_dir(config: ResolvedRunConfig, data_dir: str | Path | None) -> ResolvedRunConfig:
+    """The run's config, its scene looked for first in ``data_dir`` when one is given."""
+    if data_dir is None:
+        return config
+    return replace(config, data=replace(config.data, data_dir=str(data_dir)))
 
 
 def without_no_data(result: PredictionResult, valid: np.ndarray | None) -> PredictionResult:
@@ -683,7 +696,7 @@ def predict(
     if not loaded:
         raise ConfigError("predict needs at least one run")
     pixels = resolve_pixels(
-        source, loaded[0].scene_name, var=var, data_dir=data_dir, crs=crs, transform=transform
+        source, loaded[0].config, var=var, data_dir=data_dir, crs=crs, transform=transform
     )
     result = predict_scene(
         list(loaded),
@@ -779,7 +792,7 @@ def run_predict(
     runs = tuple(load_run(d, device=local) for d in run_dirs)
     used = [run.tta if tta is None else tta for run in runs]
     pixels = resolve_pixels(
-        Path(cube) if cube else scene, runs[0].scene_name, var=var, data_dir=data_dir
+        Path(cube) if cube else scene, runs[0].config, var=var, data_dir=data_dir
     )
     result = predict_scene(
         list(runs),

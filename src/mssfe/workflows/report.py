@@ -11,33 +11,32 @@ from __future__ import annotations
 import base64
 import functools
 import html
-import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
-from mssfe.data.scenes import load_scene, load_user_scene
-from mssfe.data.splits import Split
 from mssfe.errors import DataError, MssfeError
 from mssfe.evaluation.metrics import format_epochs
-from mssfe.training.config import load_config
-from mssfe.training.rundir import CONFIG_FILE, LOG_FILE, METRICS_FILE, leakage_text
+from mssfe.evaluation.table import BenchmarkRow
+from mssfe.training.prepare import load_scene_for
+from mssfe.training.rundir import GroupDir, MetricsRecord, RunDir, leakage_text
 from mssfe.utils.atomic import atomic_write_text
-from mssfe.utils.jsonfile import read_json
 from mssfe.utils.outdir import output_set
 from mssfe.viz.confusion import figure_confusion
 from mssfe.viz.curves import figure_learning_curves, figure_oa_bars, figure_oa_vs_samples
 from mssfe.viz.geotiff import codes_to_indices
 from mssfe.viz.maps import figure_scene_panels
 from mssfe.viz.style import save_figure
-from mssfe.workflows.benchmark_dir import RESULTS_FILE, load_benchmark_rows
+from mssfe.workflows.benchmark_dir import BenchmarkDir
 from mssfe.workflows.predict import load_run, predict_scene
 
 REPORT_RECORD = "report.html"  # written last: its presence means the report is whole
+REPORT_MARKDOWN = "report.md"
 IMG_WIDTH = 1000  # px: every <img> gets an explicit size so the page lays out before loading
 
 
@@ -90,62 +89,44 @@ def _sim(name: str, simulated: bool) -> str:
     return f"{name} (simulated scene)" if simulated or str(name).endswith("-sim") else str(name)
 
 
-def _read_log(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            try:
-                entries.append(json.loads(line))
-            except ValueError:
-                continue  # a half-written last line of an interrupted run
-    return entries
-
-
 # ---------------------------------------------------------------------------------------------
 # Run directory
 # ---------------------------------------------------------------------------------------------
 
 
-def _metrics_section(payload: Mapping[str, Any]) -> Section:
-    m = payload.get("metrics", {})
+def _metrics_section(record: MetricsRecord) -> Section:
+    m = record.metrics
     section = Section("Test metrics")
     section.tables.append(
         (
             ["metric", "value (%)"],
-            [["OA", _pct(m.get("oa"))], ["AA", _pct(m.get("aa"))], ["kappa", _pct(m.get("kappa"))]],
+            [["OA", _pct(m.oa)], ["AA", _pct(m.aa)], ["kappa", _pct(m.kappa)]],
         )
     )
-    names = payload.get("class_names") or [
-        f"class {i + 1}" for i in range(len(m.get("per_class", [])))
-    ]
+    names = record.class_names or [f"class {i + 1}" for i in range(len(m.per_class))]
     section.tables.append(
         (
             ["class", "accuracy (%)"],
-            [[str(n), _pct(a)] for n, a in zip(names, m.get("per_class", []), strict=False)],
+            [[str(n), _pct(a)] for n, a in zip(names, m.per_class, strict=False)],
         )
     )
     return section
 
 
-def _load_split(run_dir: Path, scene: Any) -> Any:
+def _load_split(run: RunDir, scene: Any) -> Any:
     """The run's split when it matches the scene's shape (else None)."""
-
-    if scene is None or not (run_dir / "split.npz").exists():
+    if scene is None or not run.split_file.exists():
         return None
-    split = Split.load(run_dir / "split.npz")
+    split = run.read_split()
     return split if tuple(split.shape) == tuple(scene.shape) else None
 
 
-def _split_section(payload: Mapping[str, Any], scene: Any, split: Any) -> Section:
-
-    leakage = _finite(payload.get("leakage"))
+def _split_section(record: MetricsRecord, scene: Any, split: Any) -> Section:
+    leakage = _finite(record.leakage)
     section = Section("Split")
     section.text.append(
-        f"Protocol `{payload.get('protocol', '?')}`, seed {payload.get('seed', '?')}: "
-        f"{payload.get('n_train', '?')} train, {payload.get('n_val', '?')} validation, "
-        f"{payload.get('n_test', '?')} test pixels; "
+        f"Protocol `{record.protocol}`, seed {record.seed}: "
+        f"{record.n_train} train, {record.n_val} validation, {record.n_test} test pixels; "
         + ("leakage –" if leakage is None else leakage_text(leakage))
         + "."
     )
@@ -161,69 +142,46 @@ def _split_section(payload: Mapping[str, Any], scene: Any, split: Any) -> Sectio
     return section
 
 
-def _load_run_scene(run_dir: Path, with_cube: bool) -> Any:
+def _load_run_scene(run: RunDir, with_cube: bool) -> Any:
     """The run's scene without downloading (labels only unless ``with_cube``); None if absent."""
-
-    config = load_config(run_dir / "config.toml")
-    d = config.data
+    config = run.read_config()
     try:
-        if d.cube and d.labels:
-            return load_user_scene(
-                d.cube, d.labels, var=d.var, labels_var=d.labels_var, nan_policy=d.nan_policy
-            )
-        return load_scene(
-            d.scene,
-            data_dir=d.data_dir,
-            download=False,
-            labels_only=not with_cube,
-            nan_policy=d.nan_policy,
-        )
+        return load_scene_for(config, download=False, labels_only=not with_cube)
     except MssfeError:
         return None
 
 
-def _run_prediction(run_dir: Path, scene: Any) -> np.ndarray:
-    """Class indices ``(H, W)`` 1..K of a stored prediction of the scene
-    (run_dir/prediction/class_map.npy, in label codes when its prediction.json lists them)
-    or of a fresh one."""
-    stored = run_dir / "prediction" / "class_map.npy"
-    if stored.exists():
-        class_map = np.load(stored, allow_pickle=False)
-        meta = stored.with_name("prediction.json")
-        codes = read_json(meta).get("class_codes") if meta.exists() else None
+def _run_prediction(run: RunDir, scene: Any) -> np.ndarray:
+    """Class indices ``(H, W)`` 1..K of a prediction of the scene stored with the run (in
+    label codes when its prediction.json lists them), or of a fresh one."""
+    if run.stored_prediction.exists():
+        class_map = np.load(run.stored_prediction, allow_pickle=False)
+        codes = run.prediction.class_codes()
         if class_map.shape == scene.shape:
             return codes_to_indices(class_map, codes) if codes else class_map
+    return predict_scene([load_run(run.path)], scene.require_cube(), progress=False).class_map
 
-    return predict_scene([load_run(run_dir)], scene.require_cube(), progress=False).class_map
 
-
-def _run_report(run_dir: Path, out_dir: Path, with_maps: bool) -> Report:
-
-    payload = read_json(run_dir / METRICS_FILE)
-    scene_name = str(payload.get("scene", "?"))
-    simulated = bool(payload.get("simulated")) or scene_name.endswith("-sim")
-    title = f"{payload.get('model', '?')} on {_sim(scene_name, simulated)}"
+def _run_report(run: RunDir, out_dir: Path, with_maps: bool) -> Report:
+    record = run.read_metrics()
+    title = f"{record.model} on {_sim(record.scene, record.simulated)}"
     report = Report(title, out_dir)
     config = Section("Configuration")
-    config.code = (
-        (run_dir / CONFIG_FILE).read_text(encoding="utf-8")
-        if (run_dir / CONFIG_FILE).exists()
-        else None
-    )
+    config.code = run.config_text()
     report.sections.append(config)
-    scene = _load_run_scene(run_dir, with_cube=with_maps)
-    split = _load_split(run_dir, scene)
+    scene = _load_run_scene(run, with_cube=with_maps)
+    split = _load_split(run, scene)
     if scene is None:
         report.notes.append("the scene's files were not found locally: no split table or maps")
     elif split is None:
         report.notes.append(
             "the stored split does not match the scene's shape: no per-class counts"
         )
-    report.sections.append(_split_section(payload, scene, split))
-    report.sections.append(_metrics_section(payload))
+    report.sections.append(_split_section(record, scene, split))
+    report.sections.append(_metrics_section(record))
     figures = Section("Figures")
     report.sections.append(figures)
-    log = _read_log(run_dir / LOG_FILE)
+    log = [entry.to_json() for entry in run.read_log()]
     if log:
         report.figure(
             figures,
@@ -231,8 +189,7 @@ def _run_report(run_dir: Path, out_dir: Path, with_maps: bool) -> Report:
             "Learning curves (per epoch).",
             lambda: figure_learning_curves(log, title=f"Learning curves: {title}"),
         )
-    confusion = payload.get("metrics", {}).get("confusion")
-    names = payload.get("class_names") or []
+    confusion, names = record.metrics.confusion, list(record.class_names)
     if confusion and len(confusion) == len(names):
         report.figure(
             figures,
@@ -241,7 +198,7 @@ def _run_report(run_dir: Path, out_dir: Path, with_maps: bool) -> Report:
             lambda: figure_confusion(confusion, names, title=f"Confusion: {title}"),
         )
     if with_maps and scene is not None and scene.cube is not None:
-        class_map = _run_prediction(run_dir, scene)
+        class_map = _run_prediction(run, scene)
         report.figure(
             figures,
             "scene_panels.png",
@@ -256,32 +213,29 @@ def _run_report(run_dir: Path, out_dir: Path, with_maps: bool) -> Report:
 # ---------------------------------------------------------------------------------------------
 
 
-def _group_report(group_dir: Path, out_dir: Path) -> Report:
-    payload = read_json(group_dir / "summary.json")
-    s = payload.get("summary", {})
-    mean, std = s.get("mean", {}), s.get("std", {})
-    scene = str(payload.get("scene", "?"))
-    title = f"{payload.get('model', '?')} on {_sim(scene, False)}, split `{payload.get('protocol', '?')}`"
+def _group_report(group: GroupDir, out_dir: Path) -> Report:
+    payload = group.read()
+    s = payload.summary
+    title = f"{payload.model} on {_sim(payload.scene, False)}, split `{payload.protocol}`"
     report = Report(title, out_dir)
-    summary = Section(f"Mean ± std over {s.get('n_runs', '?')} seeds {payload.get('seeds', '')}")
+    summary = Section(f"Mean ± std over {s.n_runs} seeds {list(payload.seeds)}")
     summary.tables.append(
         (
             ["metric", "mean ± std (%)"],
             [
-                [k.upper() if k != "kappa" else k, _pm(mean.get(k), std.get(k))]
+                [k.upper() if k != "kappa" else k, _pm(s.mean.get(k), s.std.get(k))]
                 for k in ("oa", "aa", "kappa")
             ],
         )
     )
-    names = payload.get("class_names") or []
-    if names and s.get("per_class_mean"):
+    if payload.class_names and s.per_class_mean:
         summary.tables.append(
             (
                 ["class", "accuracy mean ± std (%)"],
                 [
                     [str(n), _pm(m, d)]
                     for n, m, d in zip(
-                        names, s["per_class_mean"], s.get("per_class_std", []), strict=False
+                        payload.class_names, s.per_class_mean, s.per_class_std, strict=False
                     )
                 ],
             )
@@ -289,96 +243,74 @@ def _group_report(group_dir: Path, out_dir: Path) -> Report:
     report.sections.append(summary)
     seeds = Section("Per seed")
     rows = []
-    for run in payload.get("runs", []):
-        metrics_file = Path(run) / "metrics.json"
-        if not metrics_file.is_absolute() and not metrics_file.exists():
-            metrics_file = group_dir / Path(run).name / "metrics.json"
-        if metrics_file.exists():
-            m = read_json(metrics_file)
-            mm = m.get("metrics", {})
+    for listed in payload.runs:
+        run = group.run_of(listed)
+        if run.is_finished():
+            m = run.read_metrics()
             rows.append(
                 [
-                    str(m.get("seed", Path(run).name)),
-                    _pct(mm.get("oa")),
-                    _pct(mm.get("aa")),
-                    _pct(mm.get("kappa")),
-                    str(m.get("best_epoch", "–")),
+                    str(m.seed),
+                    _pct(m.metrics.oa),
+                    _pct(m.metrics.aa),
+                    _pct(m.metrics.kappa),
+                    str(m.best_epoch),
                 ]
             )
         else:
-            rows.append([Path(run).name, "–", "–", "–", "–"])
+            rows.append([Path(listed).name, "–", "–", "–", "–"])
     if rows:
         seeds.tables.append((["seed", "OA", "AA", "kappa", "best epoch"], rows))
     report.sections.append(seeds)
     return report
 
 
-def _num(value: Any, fmt: str) -> str:
+def _num(value: float | None, fmt: str) -> str:
     v = _finite(value)
     return "–" if v is None else format(v, fmt)
 
 
-def _epochs(row: Mapping[str, Any]) -> str:
-    epochs, best = row.get("epochs"), row.get("best_epochs")
-    if not isinstance(epochs, list):
-        return "–"
-    return format_epochs(epochs, best if isinstance(best, list) else None) or "–"
+def _epochs(row: BenchmarkRow) -> str:
+    return format_epochs(row.epochs, row.best_epochs) or "–"
 
 
-#: (header, the row fields it shows, how to show a row): the benchmark table of a report,
-#: formatted for reading; fields no column names are appended as plain extra columns.
-BENCH_COLUMNS: tuple[tuple[str, tuple[str, ...], Callable[[Mapping[str, Any]], str]], ...] = (
-    (
-        "scene",
-        ("scene", "simulated"),
-        lambda r: _sim(str(r.get("scene", "–")), bool(r.get("simulated"))),
-    ),
-    ("protocol", ("protocol",), lambda r: str(r.get("protocol", "–"))),
-    ("model", ("model",), lambda r: str(r.get("model", "–"))),
-    ("OA %", ("oa_mean", "oa_std"), lambda r: _pm(r.get("oa_mean"), r.get("oa_std"))),
-    ("AA %", ("aa_mean", "aa_std"), lambda r: _pm(r.get("aa_mean"), r.get("aa_std"))),
-    (
-        "kappa %",
-        ("kappa_mean", "kappa_std"),
-        lambda r: _pm(r.get("kappa_mean"), r.get("kappa_std")),
-    ),
+#: (header, how to show a row): the benchmark table of a report, formatted for reading; fields
+#: a row holds that this version does not know (its ``extra``) follow as plain columns.
+BENCH_COLUMNS: tuple[tuple[str, Callable[[BenchmarkRow], str]], ...] = (
+    ("scene", lambda r: _sim(r.scene, r.simulated)),
+    ("protocol", lambda r: r.protocol),
+    ("model", lambda r: r.model),
+    ("OA %", lambda r: _pm(r.oa_mean, r.oa_std)),
+    ("AA %", lambda r: _pm(r.aa_mean, r.aa_std)),
+    ("kappa %", lambda r: _pm(r.kappa_mean, r.kappa_std)),
     # the per-class figure stands for the labelled total it is computed from
-    (
-        "train px/class",
-        ("train_per_class", "labelled_train_pixels"),
-        lambda r: _num(r.get("train_per_class"), ",.1f"),
-    ),
-    ("test px", ("test_pixels",), lambda r: _num(r.get("test_pixels"), ",.0f")),
-    ("epochs (best)", ("epochs", "best_epochs"), _epochs),
-    ("leakage", ("leakage",), lambda r: _num(r.get("leakage"), ".1%")),
-    ("params", ("parameters",), lambda r: _num(r.get("parameters"), ",.0f")),
-    ("FLOPs/px", ("flops_per_pixel",), lambda r: _num(r.get("flops_per_pixel"), ",.0f")),
-    ("train s", ("train_seconds",), lambda r: _num(r.get("train_seconds"), ",.1f")),
-    ("test px/s", ("test_pixels_per_s",), lambda r: _num(r.get("test_pixels_per_s"), ",.0f")),
+    ("train px/class", lambda r: _num(r.train_per_class, ",.1f")),
+    ("test px", lambda r: _num(r.test_pixels, ",.0f")),
+    ("epochs (best)", _epochs),
+    ("leakage", lambda r: _num(r.leakage, ".1%")),
+    ("params", lambda r: _num(r.parameters, ",.0f")),
+    ("FLOPs/px", lambda r: _num(r.flops_per_pixel, ",.0f")),
+    ("train s", lambda r: _num(r.train_seconds, ",.1f")),
+    ("test px/s", lambda r: _num(r.test_pixels_per_s, ",.0f")),
 )
-_SHOWN = frozenset(field for _, fields, _ in BENCH_COLUMNS for field in fields)
 
 
-def _benchmark_report(bench_dir: Path, out_dir: Path) -> Report:
-
-    rows = load_benchmark_rows(bench_dir / RESULTS_FILE)
-    simulated = any(str(r.get("scene", "")).endswith("-sim") or r.get("simulated") for r in rows)
+def _benchmark_report(bench: BenchmarkDir, out_dir: Path) -> Report:
+    rows = bench.read().rows
+    simulated = any(r.is_simulated for r in rows)
     report = Report("Benchmark" + (" (simulated scenes included)" if simulated else ""), out_dir)
     table = Section("Results")
-    extra = sorted(
-        {k for r in rows for k in r if k not in _SHOWN and not isinstance(r[k], (dict, list))}
-    )
-    columns = [header for header, _, _ in BENCH_COLUMNS] + extra
+    extra = sorted({k for r in rows for k, v in r.extra.items() if not isinstance(v, (dict, list))})
+    columns = [header for header, _ in BENCH_COLUMNS] + extra
     body = [
-        [show(r) for _, _, show in BENCH_COLUMNS]
-        + ["–" if r.get(k) is None else str(r[k]) for k in extra]
+        [show(r) for _, show in BENCH_COLUMNS]
+        + ["–" if r.extra.get(k) is None else str(r.extra[k]) for k in extra]
         for r in rows
     ]
     table.tables.append((columns, body))
     report.sections.append(table)
     figures = Section("Figures")
     report.sections.append(figures)
-    if rows and any("oa_mean" in r for r in rows):
+    if rows:
         report.figure(
             figures,
             "oa_bars.png",
@@ -386,8 +318,8 @@ def _benchmark_report(bench_dir: Path, out_dir: Path) -> Report:
             lambda: figure_oa_bars(rows),
         )
     # a curve joins random splits of several sizes only: a disjoint split differs in kind
-    random_rows = [r for r in rows if str(r.get("protocol", "random")).startswith("random")]
-    sizes = {r.get("train_per_class") for r in random_rows if r.get("train_per_class") is not None}
+    random_rows = [r for r in rows if r.protocol.startswith("random")]
+    sizes = {r.train_per_class for r in random_rows if r.train_per_class is not None}
     if len(sizes) > 1:
         report.figure(
             figures,
@@ -442,8 +374,6 @@ figure { margin: 1em 0 2em; } figcaption { font-style: italic; font-size: 0.9em;
 
 
 def _img_tag(path: Path, caption: str) -> str:
-    from PIL import Image
-
     with Image.open(path) as image:
         w, h = image.size
     width = min(IMG_WIDTH, w)
@@ -502,23 +432,25 @@ def write_report(
             expected="a run, seed group or benchmark directory",
         )
     out = Path(out_dir) if out_dir is not None else src / "report"
-    build: Callable[[Path, Path], Report]
-    if (src / RESULTS_FILE).exists():
-        build = _benchmark_report
-    elif (src / "summary.json").exists():
-        build = _group_report
-    elif (src / "metrics.json").exists():
-        build = functools.partial(_run_report, with_maps=with_maps)
+    bench, group, run = BenchmarkDir(src), GroupDir(src), RunDir(src)
+    build: Callable[[Path], Report]
+    if bench.has_results():
+        build = functools.partial(_benchmark_report, bench)
+    elif group.has_summary():
+        build = functools.partial(_group_report, group)
+    elif run.is_finished():
+        build = functools.partial(_run_report, run, with_maps=with_maps)
     else:
+        files = (bench.results_json, group.summary_file, run.metrics_file)
         raise DataError(
             "nothing to report",
             file=src,
-            expected="results.json, summary.json or metrics.json",
+            expected=" or ".join(f.name for f in files),
             got="none of them",
         )
     # written as one set, report.html last: a killed rewrite never mixes two reports
     with output_set(out, REPORT_RECORD) as staging:
-        report = build(src, staging)
-        atomic_write_text(staging / "report.md", render_markdown(report))
+        report = build(staging)
+        atomic_write_text(staging / REPORT_MARKDOWN, render_markdown(report))
         atomic_write_text(staging / REPORT_RECORD, render_html(report))
-    return out / REPORT_RECORD, out / "report.md"
+    return out / REPORT_RECORD, out / REPORT_MARKDOWN

@@ -11,12 +11,13 @@ from typing import Any
 
 from mssfe.data.scenes import Scene
 from mssfe.errors import ConfigError
-from mssfe.evaluation.metrics import Summary, aggregate, format_pm
-from mssfe.training.config import RunConfig, load_config, with_overrides
+from mssfe.evaluation.metrics import Summary, aggregate
+from mssfe.training.config import MAX_SEED, RunConfig, load_config, with_overrides
 from mssfe.training.prepare import load_scene_for
-from mssfe.training.rundir import RunResult
+from mssfe.training.recipes import parse_recipe
+from mssfe.training.rundir import GroupDir, GroupSummary, RunResult
 from mssfe.training.trainer import run_or_resume
-from mssfe.utils.atomic import atomic_write_json, atomic_write_text
+from mssfe.utils.validation import check_distinct_ints
 
 
 def slug(text: str) -> str:
@@ -42,69 +43,37 @@ def scene_title(config: RunConfig, scene: Scene | None) -> str:
 
 
 def run_dir_for(out: str | Path, config: RunConfig) -> Path:
-    return group_dir(out, config) / f"seed{config.seed}"
+    return GroupDir(group_dir(out, config)).run(config.seed).path
 
 
 def train_seeds(
     config: RunConfig, seeds: list[int], out: str | Path, *, scene: Scene | None = None
 ) -> tuple[list[RunResult], Summary]:
-    """Train one run per seed (finished runs are kept, interrupted ones resumed) and summarise."""
+    """Train one run per seed (finished runs are kept, interrupted ones resumed) and summarise.
+
+    ``seeds`` must be distinct: a repeated seed would train once and count twice in the mean.
+    """
+    seeds = list(check_distinct_ints(seeds, "seeds", max_val=MAX_SEED))
+    scene = scene if scene is not None else load_scene_for(config)  # once for every seed
     results = []
     for seed in seeds:
         cfg = replace(config, seed=seed)
         results.append(run_or_resume(cfg, run_dir_for(out, cfg), scene=scene))
     summary = aggregate([r.metrics for r in results])
-    write_summary(group_dir(out, config), config, seeds, results, summary, scene)
+    GroupDir(group_dir(out, config)).write(
+        GroupSummary(
+            scene=scene.name,  # a user's cube too (its config still names the default scene)
+            model=config.model,
+            protocol=config.data.split,
+            recipe=config.recipe.name,
+            seeds=tuple(seeds),
+            summary=summary,
+            class_names=tuple(scene.class_names),
+            runs=tuple(str(r.run_dir) for r in results),
+            train_seconds=tuple(r.train_seconds for r in results),
+        )
+    )
     return results, summary
-
-
-def write_summary(
-    directory: Path,
-    config: RunConfig,
-    seeds: list[int],
-    results: list[RunResult],
-    summary: Summary,
-    scene: Scene | None,
-) -> None:
-    names = list(scene.class_names) if scene is not None else []
-    payload: dict[str, Any] = {
-        "scene": scene_title(config, scene),
-        "model": config.model,
-        "protocol": config.data.split,
-        "recipe": config.recipe.name,
-        "seeds": seeds,
-        "summary": summary.to_dict(),
-        "class_names": names,
-        "runs": [str(r.run_dir) for r in results],
-        "train_seconds": [r.train_seconds for r in results],
-    }
-    atomic_write_json(directory / "summary.json", payload)
-    atomic_write_text(directory / "summary.md", format_summary(payload))
-
-
-def format_summary(payload: dict[str, Any]) -> str:
-    s = payload["summary"]
-    mean, std = s["mean"], s["std"]
-    lines = [
-        f"# {payload['model']} on {payload['scene']}, split `{payload['protocol']}`, "
-        f"{s['n_runs']} seeds {payload['seeds']}",
-        "",
-        "| metric | mean ± std (%) |",
-        "|---|---|",
-        *(
-            f"| {k.upper() if k != 'kappa' else 'kappa'} | {format_pm(mean[k], std[k])} |"
-            for k in ("oa", "aa", "kappa")
-        ),
-    ]
-    if payload["class_names"]:
-        lines += ["", "| class | accuracy mean ± std (%) |", "|---|---|"]
-        lines += [
-            f"| {n} | {format_pm(m, d)} |"
-            for n, m, d in zip(
-                payload["class_names"], s["per_class_mean"], s["per_class_std"], strict=True
-            )
-        ]
-    return "\n".join(lines) + "\n"
 
 
 @dataclass(frozen=True)
@@ -126,6 +95,7 @@ def run_config(
     config: RunConfig | str | Path | None = None,
     *,
     model_args: dict[str, Any] | None = None,
+    recipe: str | None = None,
     **options: Any,
 ) -> RunConfig:
     """A :class:`RunConfig` from a config object or TOML file (or the defaults) with the given
@@ -133,6 +103,7 @@ def run_config(
 
     ``options`` are :func:`train`'s keywords (``scene``, ``model``, ``split``, ``epochs`` ...);
     ``None`` leaves a value as it is. A new ``model`` drops the old model's ``model_args``.
+    ``recipe``: ``"paper"``, ``"mssfe"`` or ``"mssfe:ssl=none,..."``, as ``--recipe``.
     """
     base = config if isinstance(config, RunConfig) else RunConfig()
     if isinstance(config, (str, Path)):
@@ -175,6 +146,8 @@ def run_config(
     out = with_overrides(base, overrides)
     for key, value in (model_args or {}).items():
         out = with_overrides(out, {f"model_args.{key}": value})
+    if recipe is not None:
+        out = replace(out, recipe=parse_recipe(recipe))
     return out
 
 
@@ -187,6 +160,7 @@ def train(
     out: str | Path = "runs",
     config: RunConfig | str | Path | None = None,
     model_args: dict[str, Any] | None = None,
+    recipe: str | None = None,
     **options: Any,
 ) -> SeedGroup:
     """Train one run per seed and summarise them: ``mssfe train`` in Python.
@@ -197,14 +171,21 @@ def train(
     ``epochs``, ``patience``, ``lr``, ``batch_size``, ``val_fraction``, ``pca_fit``,
     ``augment``, ``device``, ``precision``, ``threads``, ``workers``, ``progress``,
     ``data_dir``, ``download``, ``cube``, ``labels``, ``var``, ``labels_var``,
-    ``nan_policy``, ``optimizer``, ``weight_decay``, ``scheduler``. Runs go to
+    ``nan_policy``, ``optimizer``, ``weight_decay``, ``scheduler``; ``recipe`` as
+    ``--recipe`` (``"mssfe"``, docs/recipes.md). Runs go to
     ``out/<scene>/<model>/<split>/seed<N>``; finished runs there are kept and interrupted ones
     resumed, so calling again continues where it stopped.
     """
     loaded = scene if isinstance(scene, Scene) else None
     name = loaded.name if loaded is not None else scene
     base = run_config(
-        config, model=model, scene=name, split=split, model_args=model_args, **options
+        config,
+        model=model,
+        scene=name,
+        split=split,
+        model_args=model_args,
+        recipe=recipe,
+        **options,
     )
     if loaded is None:
         loaded = load_scene_for(base)

@@ -32,6 +32,7 @@ from mssfe.data.simulate.library import GRID_NM, SpectralLibrary, load_library
 from mssfe.data.simulate.recipes import ClassRecipe, Endmember, Recipe
 from mssfe.data.simulate.sensors import Sensor, get_sensor, resample, response_matrix
 from mssfe.errors import ConfigError, DataError
+from mssfe.utils.validation import check_optional_scalar, check_scalar
 
 SIMULATOR_VERSION = "1.0"
 _TRUNCATE = 4.0
@@ -346,10 +347,10 @@ def simulate(
     ``difficulty`` defaults to the recipe's calibrated value; ``scale`` K tiles the layout
     K x K (randomly mirrored tiles) for benchmarks at realistic sizes.
     """
-    if scale < 1:
-        raise ConfigError(f"scale must be a positive integer, got {scale}")
-    if scene_seed < 0 or noise_seed < 0:
-        raise ConfigError(f"seeds must be non-negative, got {scene_seed}, {noise_seed}")
+    check_scalar(scale, "scale", int, min_val=1)
+    check_scalar(scene_seed, "scene_seed", int, min_val=0)
+    check_scalar(noise_seed, "noise_seed", int, min_val=0)
+    check_optional_scalar(difficulty, "difficulty", float, min_val=0.0, max_val=100.0)
     target = get_sensor(sensor if sensor is not None else recipe.sensor)
     _check_memory(labels.shape, scale, len(target.centres))
     d = recipe.difficulty if difficulty is None else float(difficulty)
