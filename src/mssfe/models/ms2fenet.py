@@ -14,6 +14,7 @@ an input too small for the pooling is rejected at construction with the minimum 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -21,6 +22,17 @@ from torch import nn
 from mssfe.errors import ConfigError, DataError
 from mssfe.models.blocks import SpectralFuse, Triple, conv_bn_relu3d, conv_out_size, same_conv3d
 from mssfe.models.fast_ops import DepthwiseConv3d
+from mssfe.models.pixel_major import (
+    batch_norm_mode,
+    flatten_samples,
+    fold_batch_norm,
+    pixel_adaptive_avg_pool3d,
+    pixel_avg_pool3d,
+    pixel_batch_norm,
+    pixel_depthwise_conv3d,
+    pixel_fuse,
+    to_pixel_major,
+)
 from mssfe.models.registry import register_model
 
 PAPER = (
@@ -240,6 +252,23 @@ class MFC(nn.Module):
             outputs.append(y)
         return torch.cat(outputs, dim=1) if len(outputs) > 1 else y
 
+    def forward_pixel_major(self, parts: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The same layer on pixel-major partitions ``(B, H, W, D, |x_i|, G)``: returns the
+        partitions' outputs ``y_1..y_s`` ``(B, H, W, D, c_i, G)``, not concatenated."""
+        outputs: list[torch.Tensor] = []
+        y: torch.Tensor | None = None
+        for i, part in enumerate(parts):
+            u = part
+            if i > 0:
+                if self.hierarchical and y is not None:
+                    u = torch.cat((part, y), dim=4)
+                if self.fusion:
+                    u = pixel_fuse(cast(SpectralFuse, self.fuses[i - 1]), u.contiguous())
+            conv = cast(nn.Conv3d, self.convs[i])
+            y = pixel_depthwise_conv3d(u, conv.weight, None, _triple(conv.padding))
+            outputs.append(y)
+        return outputs
+
 
 class MS2FEModule(nn.Module):
     """MFC + BatchNorm3d + ReLU + pooling: ``(N, C, D, H, W)`` -> ``(N, C_out, D', H', W')``."""
@@ -254,6 +283,25 @@ class MS2FEModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.relu(self.bn(self.mfc(x))))
+
+    def forward_pixel_major(self, parts: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The module on pixel-major partitions: the pooled outputs of each MFC partition,
+        ``(H', W', D', c_i, N)``. BatchNorm, ReLU and pooling act per channel, so each
+        partition goes through them on its own and the outputs are never concatenated."""
+        mode = batch_norm_mode(self.bn)
+        pooled: list[torch.Tensor] = []
+        start = 0
+        for y in self.mfc.forward_pixel_major(parts):
+            z = torch.relu_(pixel_batch_norm(y, self.bn, start, mode))
+            start += y.shape[4]
+            pooled.append(self._pool_pixel_major(z))
+        return pooled
+
+    def _pool_pixel_major(self, z: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.pool, nn.AdaptiveAvgPool3d):
+            return pixel_adaptive_avg_pool3d(z, cast(Triple, self.pool.output_size))
+        pool = cast(nn.AvgPool3d, self.pool)
+        return pixel_avg_pool3d(z, cast(Triple, pool.kernel_size), cast(Triple, pool.stride))
 
 
 class MS2FENet(nn.Module):
@@ -288,7 +336,79 @@ class MS2FENet(nn.Module):
                 expected=f"(N, {', '.join(map(str, self.input_shape))})",
                 got=tuple(x.shape),
             )
+        if self._runs_pixel_major(x):
+            return self._forward_pixel_major(x)
+        return self.forward_layers(x)
+
+    def forward_layers(self, x: torch.Tensor) -> torch.Tensor:
+        """The authors' layer-by-layer forward, each module on ``(N, C, D, H, W)`` (no input
+        check): what :meth:`forward` runs off CPU, and the reference the fast path is tested
+        and benchmarked against."""
         return self.head(self.features(self.stem(x)))
+
+    def _runs_pixel_major(self, x: torch.Tensor) -> bool:
+        """The pixel-major path computes the same function on CPU with fewer copies; the
+        layer-by-layer modules run instead on other devices, under autocast, with full
+        (non-depthwise) convs, and when hooks are registered (they must see each layer)."""
+        return (
+            self.config.fast_depthwise
+            and self.config.depthwise
+            and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64)
+            and not torch.is_autocast_enabled("cpu")
+            and not any(m._forward_hooks or m._forward_pre_hooks for m in self.modules())
+        )
+
+    def _forward_pixel_major(self, x: torch.Tensor) -> torch.Tensor:
+        modules = cast(list[MS2FEModule], list(self.features))
+        parts = list(torch.split(self._stem_pixel_major(x), modules[0].mfc.split_sizes, 4))
+        for i, module in enumerate(modules):
+            pooled = module.forward_pixel_major(parts)
+            if i + 1 < len(modules):
+                sizes = modules[i + 1].mfc.split_sizes
+                parts = list(torch.split(torch.cat(pooled, dim=4), sizes, dim=4))
+        return self._head_pixel_major(pooled)
+
+    def _stem_pixel_major(self, x: torch.Tensor) -> torch.Tensor:
+        """Stem on ``(N, 1, B, p, p)`` -> ``(B, H, W, D, C, G)``: the one input channel is copied
+        once per output channel, so the stem is a depthwise conv like the MFC's. In eval mode
+        the BatchNorm is folded into the conv's weight and bias."""
+        conv = cast(nn.Conv3d, self.stem[0])
+        bn = cast(nn.BatchNorm3d, self.stem[1])
+        pixels = to_pixel_major(x)  # (B, p, p, bands, 1, G)
+        b, h, w, d, _, g = pixels.shape
+        pixels = pixels.expand(b, h, w, d, conv.out_channels, g)
+        folded = fold_batch_norm(conv.weight, conv.bias, bn)
+        padding = _triple(conv.padding)
+        if folded is not None:
+            s = pixel_depthwise_conv3d(pixels, *folded, padding=padding)
+        else:
+            s = pixel_depthwise_conv3d(pixels, conv.weight, conv.bias, padding)
+            s = pixel_batch_norm(s, bn, 0, batch_norm_mode(bn))
+        return torch.relu_(s)
+
+    def _head_pixel_major(self, pooled: list[torch.Tensor]) -> torch.Tensor:
+        """Linear head on the pooled partitions ``(B, h, w, d, c_i, G)`` -> ``(N, n_classes)``.
+
+        The authors flatten ``(C, D, H, W)``; the head's weight columns are permuted to the
+        pixel-major order ``(partition, h, w, d, c)`` instead of moving the features."""
+        linear = cast(nn.Linear, self.head[1])
+        h, w, d = pooled[0].shape[1:4]
+        weight = linear.weight.view(linear.out_features, -1, d, h, w)
+        columns, start = [], 0
+        for z in pooled:
+            c = z.shape[4]
+            columns.append(weight[:, start : start + c].permute(0, 3, 4, 2, 1).flatten(1))
+            start += c
+        features = torch.cat([flatten_samples(z) for z in pooled])  # (F, N)
+        return torch.addmm(linear.bias, features.t(), torch.cat(columns, dim=1).t())
+
+
+def _triple(padding: tuple[int, ...] | str) -> Triple:
+    """A conv module's padding as the three ints the pixel-major kernels take."""
+    if isinstance(padding, str) or len(padding) != 3:
+        raise ValueError(f"expected a conv with three int paddings, got {padding!r}")
+    return (padding[0], padding[1], padding[2])
 
 
 def _build_modules(config: MS2FENetConfig, depth: int) -> list[MS2FEModule]:
