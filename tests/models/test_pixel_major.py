@@ -314,3 +314,17 @@ def test_training_is_deterministic_under_deterministic_algorithms() -> None:
         torch.use_deterministic_algorithms(previous)
     for key, value in first.items():
         assert torch.equal(value, second[key]), key
+
+
+def test_eval_mode_with_autograd_on_matches_and_backpropagates() -> None:
+    """Eval mode folds BatchNorms into convs and ReLUs their outputs in place: that must not
+    trip autograd's view checks when gradients are on (e.g. saliency in eval mode)."""
+    ref, fast = _pair()
+    ref.eval()
+    fast.eval()
+    x = torch.randn(16, *INPUT, requires_grad=True)
+    out = fast(x)
+    assert _max_rel(out, ref(x)) < 1e-5
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    (ref_grad,) = torch.autograd.grad(ref(x).sum(), x)
+    assert _max_rel(grad, ref_grad) < 1e-5

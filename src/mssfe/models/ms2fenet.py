@@ -23,14 +23,15 @@ from mssfe.errors import ConfigError, DataError
 from mssfe.models.blocks import SpectralFuse, Triple, conv_bn_relu3d, conv_out_size, same_conv3d
 from mssfe.models.fast_ops import DepthwiseConv3d
 from mssfe.models.pixel_major import (
+    batch_norm_affine,
     batch_norm_mode,
     flatten_samples,
-    fold_batch_norm,
     pixel_adaptive_avg_pool3d,
     pixel_avg_pool3d,
     pixel_batch_norm,
     pixel_depthwise_conv3d,
     pixel_fuse,
+    pixel_stem_conv3d,
     to_pixel_major,
 )
 from mssfe.models.registry import register_model
@@ -252,9 +253,18 @@ class MFC(nn.Module):
             outputs.append(y)
         return torch.cat(outputs, dim=1) if len(outputs) > 1 else y
 
-    def forward_pixel_major(self, parts: list[torch.Tensor]) -> list[torch.Tensor]:
+    def forward_pixel_major(
+        self,
+        parts: list[torch.Tensor],
+        last_affine: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> list[torch.Tensor]:
         """The same layer on pixel-major partitions ``(B, H, W, D, |x_i|, G)``: returns the
-        partitions' outputs ``y_1..y_s`` ``(B, H, W, D, c_i, G)``, not concatenated."""
+        partitions' outputs ``y_1..y_s`` ``(B, H, W, D, c_i, G)``, not concatenated.
+
+        ``last_affine`` (per-channel scale and shift of ``y_s``) is folded into the last
+        partition's conv: the BatchNorm after the layer, in eval mode. Only ``y_s``: the others
+        also feed the next partition, which needs them as they are.
+        """
         outputs: list[torch.Tensor] = []
         y: torch.Tensor | None = None
         for i, part in enumerate(parts):
@@ -264,8 +274,13 @@ class MFC(nn.Module):
                     u = torch.cat((part, y), dim=4)
                 if self.fusion:
                     u = pixel_fuse(cast(SpectralFuse, self.fuses[i - 1]), u.contiguous())
-            conv = cast(nn.Conv3d, self.convs[i])
-            y = pixel_depthwise_conv3d(u, conv.weight, None, _triple(conv.padding))
+            weight = cast(nn.Conv3d, self.convs[i]).weight
+            padding = _triple(cast(nn.Conv3d, self.convs[i]).padding)
+            if last_affine is not None and i == len(parts) - 1:
+                scale, shift = last_affine
+                y = pixel_depthwise_conv3d(u, weight * scale.view(-1, 1, 1, 1, 1), shift, padding)
+            else:
+                y = pixel_depthwise_conv3d(u, weight, None, padding)
             outputs.append(y)
         return outputs
 
@@ -289,12 +304,17 @@ class MS2FEModule(nn.Module):
         ``(H', W', D', c_i, N)``. BatchNorm, ReLU and pooling act per channel, so each
         partition goes through them on its own and the outputs are never concatenated."""
         mode = batch_norm_mode(self.bn)
+        affine = batch_norm_affine(self.bn)
+        last = slice(self.out_channels - self.mfc.widths[-1], self.out_channels)
+        folded = None if affine is None else (affine[0][last], affine[1][last])
+        outputs = self.mfc.forward_pixel_major(parts, folded)
         pooled: list[torch.Tensor] = []
         start = 0
-        for y in self.mfc.forward_pixel_major(parts):
-            z = torch.relu_(pixel_batch_norm(y, self.bn, start, mode))
+        for i, y in enumerate(outputs):
+            if folded is None or i < len(outputs) - 1:
+                y = pixel_batch_norm(y, self.bn, start, mode)
             start += y.shape[4]
-            pooled.append(self._pool_pixel_major(z))
+            pooled.append(self._pool_pixel_major(torch.relu_(y)))
         return pooled
 
     def _pool_pixel_major(self, z: torch.Tensor) -> torch.Tensor:
@@ -361,7 +381,8 @@ class MS2FENet(nn.Module):
 
     def _forward_pixel_major(self, x: torch.Tensor) -> torch.Tensor:
         modules = cast(list[MS2FEModule], list(self.features))
-        parts = list(torch.split(self._stem_pixel_major(x), modules[0].mfc.split_sizes, 4))
+        stem = self._stem_pixel_major(x)
+        parts = list(torch.split(stem, modules[0].mfc.split_sizes, dim=4))
         for i, module in enumerate(modules):
             pooled = module.forward_pixel_major(parts)
             if i + 1 < len(modules):
@@ -370,21 +391,26 @@ class MS2FENet(nn.Module):
         return self._head_pixel_major(pooled)
 
     def _stem_pixel_major(self, x: torch.Tensor) -> torch.Tensor:
-        """Stem on ``(N, 1, B, p, p)`` -> ``(B, H, W, D, C, G)``: the one input channel is copied
-        once per output channel, so the stem is a depthwise conv like the MFC's. In eval mode
-        the BatchNorm is folded into the conv's weight and bias."""
+        """Stem + BatchNorm + ReLU on ``(N, 1, B, p, p)`` -> ``(B, H, W, D, C, G)``.
+
+        In eval mode the BatchNorm is folded into the conv's weight and bias, and the result
+        is a view of the conv's ``(B, H, W, D, G, C)`` output (see :func:`pixel_stem_conv3d`);
+        the partitions are copied out of it anyway. In training the output is made
+        ``(..., C, G)`` first: BatchNorm over a channels-innermost view takes a float32 path
+        ~100x less accurate (variance by cancellation).
+        """
         conv = cast(nn.Conv3d, self.stem[0])
         bn = cast(nn.BatchNorm3d, self.stem[1])
         pixels = to_pixel_major(x)  # (B, p, p, bands, 1, G)
-        b, h, w, d, _, g = pixels.shape
-        pixels = pixels.expand(b, h, w, d, conv.out_channels, g)
-        folded = fold_batch_norm(conv.weight, conv.bias, bn)
+        affine = batch_norm_affine(bn)
         padding = _triple(conv.padding)
-        if folded is not None:
-            s = pixel_depthwise_conv3d(pixels, *folded, padding=padding)
-        else:
-            s = pixel_depthwise_conv3d(pixels, conv.weight, conv.bias, padding)
-            s = pixel_batch_norm(s, bn, 0, batch_norm_mode(bn))
+        if affine is not None:
+            scale, shift = affine
+            bias = shift if conv.bias is None else conv.bias * scale + shift
+            s = pixel_stem_conv3d(pixels, conv.weight * scale.view(-1, 1, 1, 1, 1), bias, padding)
+            return torch.relu_(s).transpose(4, 5)
+        s = pixel_stem_conv3d(pixels, conv.weight, conv.bias, padding).transpose(4, 5)
+        s = pixel_batch_norm(s.contiguous(), bn, 0, batch_norm_mode(bn))
         return torch.relu_(s)
 
     def _head_pixel_major(self, pooled: list[torch.Tensor]) -> torch.Tensor:

@@ -60,9 +60,10 @@ def conv_view(t: torch.Tensor) -> torch.Tensor:
 
 
 def from_conv_view(y: torch.Tensor, channels: int) -> torch.Tensor:
-    """Inverse of :func:`conv_view` for a channels-last-3d ``(B, C*G, H, W, D)``."""
+    """Inverse of :func:`conv_view`: ``(B, C*G, H, W, D)`` -> contiguous ``(B, H, W, D, C, G)``,
+    free for a channels-last-3d ``y`` (a copy otherwise, e.g. float64 convs)."""
     b, cg, h, w, d = y.shape
-    return y.permute(0, 2, 3, 4, 1).reshape(b, h, w, d, channels, cg // channels)
+    return y.permute(0, 2, 3, 4, 1).contiguous().view(b, h, w, d, channels, cg // channels)
 
 
 def flatten_samples(z: torch.Tensor) -> torch.Tensor:
@@ -149,7 +150,7 @@ class _PixelDepthwise(torch.autograd.Function):
         ctx.save_for_backward(x, weight)
         ctx.padding = padding
         ctx.has_bias = bias is not None
-        return from_conv_view(y, c)
+        return from_conv_view(y, c).detach()  # not a view: callers may ReLU it in place
 
     @staticmethod
     @once_differentiable
@@ -183,6 +184,60 @@ def pixel_depthwise_conv3d(
     ``(pd, ph, pw)``; the result is ``(B, H', W', D', C, G)``. Stride 1.
     """
     out: torch.Tensor = _PixelDepthwise.apply(x.contiguous(), weight, bias, tuple(padding))
+    return out
+
+
+class _PixelStem(torch.autograd.Function):
+    """One-input-channel conv on pixel-major tensors; see :func:`pixel_stem_conv3d`."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: Triple
+    ) -> torch.Tensor:
+        b, g = x.shape[0], x.shape[5]
+        c = weight.shape[0]
+        per_sample = weight.permute(0, 1, 3, 4, 2).repeat(g, 1, 1, 1, 1)  # channel g*C + o
+        per_sample_bias = None if bias is None else bias.repeat(g)
+        y = F.conv3d(conv_view(x), per_sample, per_sample_bias, 1, _hwd(padding), 1, g)
+        ctx.save_for_backward(x, weight)
+        ctx.padding = padding
+        ctx.has_bias = bias is not None
+        out = y.permute(0, 2, 3, 4, 1).contiguous().view(b, *y.shape[2:], g, c)
+        return out.detach()  # not a view: callers may ReLU it in place
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        x, weight = ctx.saved_tensors
+        padding = ctx.padding
+        c, _, kd, kh, kw = weight.shape
+        b, h, w, d, _, g = x.shape
+        grad_x = grad_w = grad_b = None
+        if ctx.needs_input_grad[0]:
+            full = (kd - 1 - padding[0], kh - 1 - padding[1], kw - 1 - padding[2])
+            flipped = weight.flip(2, 3, 4).permute(1, 0, 3, 4, 2).repeat(g, 1, 1, 1, 1)
+            grad_x = F.conv3d(conv_view(grad.contiguous()), flipped, None, 1, _hwd(full), 1, g)
+            grad_x = from_conv_view(grad_x, 1)
+        if ctx.needs_input_grad[1]:
+            # the depthwise weight gradient, on the input repeated once per output channel
+            x_rep = x.expand(b, h, w, d, c, g).contiguous()
+            grad_w = _depthwise_weight_grad(grad.transpose(4, 5), x_rep, (kd, kh, kw), padding)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_b = grad.sum((0, 1, 2, 3, 4))
+        return grad_x, grad_w, grad_b, None
+
+
+def pixel_stem_conv3d(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: Triple
+) -> torch.Tensor:
+    """``F.conv3d(x, weight, bias, padding=padding)`` for a one-channel input, pixel-major.
+
+    ``x`` is ``(B, H, W, D, 1, G)``, ``weight`` ``(C, 1, kd, kh, kw)``; the result is
+    ``(B, H', W', D', G, C)`` -- samples before channels: the conv runs the G samples as
+    groups with C outputs each, which spares copying the input C times (2x faster here);
+    ``result.transpose(4, 5)`` is the usual pixel-major view.
+    """
+    out: torch.Tensor = _PixelStem.apply(x.contiguous(), weight, bias, tuple(padding))
     return out
 
 
@@ -250,23 +305,20 @@ def pixel_fuse(fuse: SpectralFuse, u: torch.Tensor) -> torch.Tensor:
 # BatchNorm and pooling
 
 
-def fold_batch_norm(
-    weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.BatchNorm3d
-) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Weight and bias of ``bn(conv(x))`` as one conv, when ``bn`` uses its running statistics
-    (eval mode); ``None`` otherwise. Computed per call from the current tensors: the modules
-    and their state_dict are left as they are."""
+def batch_norm_affine(bn: nn.BatchNorm3d) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Per-channel ``(scale, shift)`` with ``bn(y) == y * scale + shift``, when ``bn`` uses its
+    running statistics (eval mode); ``None`` otherwise. Folded into the conv before it, it
+    saves a pass over the activations. Computed per call from the current tensors: the
+    module and its state_dict are left as they are."""
     if bn.training or bn.running_mean is None or bn.running_var is None:
         return None
     scale = bn.running_var.add(bn.eps).rsqrt()
     if bn.weight is not None:
         scale = scale * bn.weight
     shift = -bn.running_mean * scale
-    if bias is not None:
-        shift = shift + bias * scale
     if bn.bias is not None:
         shift = shift + bn.bias
-    return weight * scale.view(-1, *([1] * (weight.dim() - 1))), shift
+    return scale, shift
 
 
 def batch_norm_mode(bn: nn.BatchNorm3d) -> tuple[bool, float]:
