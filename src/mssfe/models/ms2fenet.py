@@ -391,26 +391,20 @@ class MS2FENet(nn.Module):
         return self._head_pixel_major(pooled)
 
     def _stem_pixel_major(self, x: torch.Tensor) -> torch.Tensor:
-        """Stem + BatchNorm + ReLU on ``(N, 1, B, p, p)`` -> ``(B, H, W, D, C, G)``.
-
-        In eval mode the BatchNorm is folded into the conv's weight and bias, and the result
-        is a view of the conv's ``(B, H, W, D, G, C)`` output (see :func:`pixel_stem_conv3d`);
-        the partitions are copied out of it anyway. In training the output is made
-        ``(..., C, G)`` first: BatchNorm over a channels-innermost view takes a float32 path
-        ~100x less accurate (variance by cancellation).
-        """
+        """Stem + BatchNorm + ReLU on ``(N, 1, B, p, p)`` -> ``(B, H, W, D, C, G)``. In eval
+        mode the BatchNorm is folded into the conv's weight and bias."""
         conv = cast(nn.Conv3d, self.stem[0])
         bn = cast(nn.BatchNorm3d, self.stem[1])
         pixels = to_pixel_major(x)  # (B, p, p, bands, 1, G)
         affine = batch_norm_affine(bn)
         padding = _triple(conv.padding)
-        if affine is not None:
+        if affine is None:
+            s = pixel_stem_conv3d(pixels, conv.weight, conv.bias, padding)
+            s = pixel_batch_norm(s, bn, 0, batch_norm_mode(bn))
+        else:
             scale, shift = affine
             bias = shift if conv.bias is None else conv.bias * scale + shift
             s = pixel_stem_conv3d(pixels, conv.weight * scale.view(-1, 1, 1, 1, 1), bias, padding)
-            return torch.relu_(s).transpose(4, 5)
-        s = pixel_stem_conv3d(pixels, conv.weight, conv.bias, padding).transpose(4, 5)
-        s = pixel_batch_norm(s.contiguous(), bn, 0, batch_norm_mode(bn))
         return torch.relu_(s)
 
     def _head_pixel_major(self, pooled: list[torch.Tensor]) -> torch.Tensor:

@@ -194,36 +194,40 @@ class _PixelStem(torch.autograd.Function):
     def forward(
         ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, padding: Triple
     ) -> torch.Tensor:
-        b, g = x.shape[0], x.shape[5]
-        c = weight.shape[0]
-        per_sample = weight.permute(0, 1, 3, 4, 2).repeat(g, 1, 1, 1, 1)  # channel g*C + o
-        per_sample_bias = None if bias is None else bias.repeat(g)
-        y = F.conv3d(conv_view(x), per_sample, per_sample_bias, 1, _hwd(padding), 1, g)
+        g = x.shape[5]
+        samples = conv_view(x)  # (B, G, H, W, D): the samples are the conv's channels
+        maps = []
+        for o in range(weight.shape[0]):
+            b = None if bias is None else bias[o : o + 1].repeat(g)
+            y = F.conv3d(
+                samples, _per_sample_weight(weight[o : o + 1], g), b, 1, _hwd(padding), 1, g
+            )
+            maps.append(y.permute(0, 2, 3, 4, 1))
         ctx.save_for_backward(x, weight)
         ctx.padding = padding
         ctx.has_bias = bias is not None
-        out = y.permute(0, 2, 3, 4, 1).contiguous().view(b, *y.shape[2:], g, c)
-        return out.detach()  # not a view: callers may ReLU it in place
+        return torch.stack(maps, dim=4)
 
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        # as the depthwise conv of the input repeated once per output channel
         x, weight = ctx.saved_tensors
         padding = ctx.padding
         c, _, kd, kh, kw = weight.shape
         b, h, w, d, _, g = x.shape
+        x_rep = x.expand(b, h, w, d, c, g).contiguous()
+        grad = grad.contiguous()
         grad_x = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
             full = (kd - 1 - padding[0], kh - 1 - padding[1], kw - 1 - padding[2])
-            flipped = weight.flip(2, 3, 4).permute(1, 0, 3, 4, 2).repeat(g, 1, 1, 1, 1)
-            grad_x = F.conv3d(conv_view(grad.contiguous()), flipped, None, 1, _hwd(full), 1, g)
-            grad_x = from_conv_view(grad_x, 1)
+            flipped = _per_sample_weight(weight.flip(2, 3, 4), g)
+            grad_rep = F.conv3d(conv_view(grad), flipped, None, 1, _hwd(full), 1, c * g)
+            grad_x = from_conv_view(grad_rep, c).sum(4, keepdim=True)
         if ctx.needs_input_grad[1]:
-            # the depthwise weight gradient, on the input repeated once per output channel
-            x_rep = x.expand(b, h, w, d, c, g).contiguous()
-            grad_w = _depthwise_weight_grad(grad.transpose(4, 5), x_rep, (kd, kh, kw), padding)
+            grad_w = _depthwise_weight_grad(grad, x_rep, (kd, kh, kw), padding)
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = grad.sum((0, 1, 2, 3, 4))
+            grad_b = grad.sum((0, 1, 2, 3, 5))
         return grad_x, grad_w, grad_b, None
 
 
@@ -233,9 +237,10 @@ def pixel_stem_conv3d(
     """``F.conv3d(x, weight, bias, padding=padding)`` for a one-channel input, pixel-major.
 
     ``x`` is ``(B, H, W, D, 1, G)``, ``weight`` ``(C, 1, kd, kh, kw)``; the result is
-    ``(B, H', W', D', G, C)`` -- samples before channels: the conv runs the G samples as
-    groups with C outputs each, which spares copying the input C times (2x faster here);
-    ``result.transpose(4, 5)`` is the usual pixel-major view.
+    ``(B, H', W', D', C, G)``. One depthwise conv over the G samples per output channel,
+    stacked: cheaper than copying the input C times for one conv (6.4 vs 8.4 ms at batch 64),
+    or than a grouped conv with C outputs per sample, whose ``(G, C)`` output order must then
+    be transposed (10.0 ms).
     """
     out: torch.Tensor = _PixelStem.apply(x.contiguous(), weight, bias, tuple(padding))
     return out
