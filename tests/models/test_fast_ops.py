@@ -187,13 +187,14 @@ def test_predict_dataset_sub_batches_give_the_same_outputs():
     from mssfe.training.inference import predict_dataset
 
     ref, fast = _pair()
-    assert fast.cpu_forward_chunk == 32 and ref.cpu_forward_chunk is None
+    assert fast.cpu_forward_chunk == 128 and ref.cpu_forward_chunk is None
     rng = np.random.default_rng(0)
     cube = rng.standard_normal((12, 10, 30)).astype(np.float32)
     ds = PatchDataset(cube, np.arange(70), None, 15)
     cpu = torch.device("cpu")
     pred_whole, prob_whole = predict_dataset(fast, ds, cpu, batch_size=50, forward_chunk=50)
-    pred_chunked, prob_chunked = predict_dataset(fast, ds, cpu, batch_size=50)  # chunks of 32
+    # chunks of 16, 16, 16 and 2 (the model's own chunk, 128, would take the batch whole)
+    pred_chunked, prob_chunked = predict_dataset(fast, ds, cpu, batch_size=50, forward_chunk=16)
     pred_ref, prob_ref = predict_dataset(ref, ds, cpu, batch_size=50)
     np.testing.assert_allclose(prob_chunked, prob_whole, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(prob_chunked, prob_ref, rtol=1e-5, atol=1e-7)
