@@ -24,6 +24,11 @@ start and end is printed with the numbers).
 - training: samples/s of one Adam step (forward, cross-entropy, backward, step) at batch 64.
 - ``--compile``: also times ``torch.compile`` of the authors' layers (inductor, needs gcc);
   the compile time is reported.
+- ``--clock cpu`` (with ``--threads 1``): times by the thread's CPU time instead of the wall
+  clock, so that the time the process spends descheduled on a loaded machine is not counted
+  (memory-bandwidth and cache contention still are). On a shared, oversubscribed machine this
+  is the only stable figure; the 2-thread wall clock there mostly measures OpenMP barriers
+  waiting for a descheduled thread.
 - epoch: one training epoch on Salinas-A (``random:0.1`` split, batch 64, augmentation on),
   timed per phase (data, forward, backward, optimizer step), the variants interleaved.
 """
@@ -38,7 +43,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -115,7 +120,10 @@ def models(n_bands: int, n_classes: int) -> tuple[MS2FENet, nn.Module, MS2FENet]
 
 
 def interleave(
-    variants: dict[str, Callable[[], object]], repeats: int, warmup: int = 1
+    variants: dict[str, Callable[[], object]],
+    repeats: int,
+    clock: Callable[[], float] = time.perf_counter,
+    warmup: int = 1,
 ) -> dict[str, list[float]]:
     for fn in variants.values():
         for _ in range(warmup):
@@ -123,9 +131,9 @@ def interleave(
     times: dict[str, list[float]] = {k: [] for k in variants}
     for _ in range(repeats):
         for name, fn in variants.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(clock() - t0)
     return times
 
 
@@ -174,7 +182,12 @@ PHASES = ("data", "forward", "backward", "step")
 
 
 def epoch_phases(
-    model: nn.Module, opt: torch.optim.Optimizer, ds: PatchDataset, epoch: int, batch: int = 64
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    ds: PatchDataset,
+    epoch: int,
+    clock: Callable[[], float],
+    batch: int = 64,
 ) -> dict[str, float]:
     """One training epoch as trainer.train runs it, with a timer per phase (seconds)."""
     gen = torch.Generator().manual_seed(epoch)
@@ -186,17 +199,17 @@ def epoch_phases(
     t = dict.fromkeys(PHASES, 0.0)
     model.train()
     for idx in chunks:
-        t0 = time.perf_counter()
+        t0 = clock()
         x, y = ds.get_batch(idx)
         x = augment_batch(x, gen)
-        t1 = time.perf_counter()
+        t1 = clock()
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(model(x), y)
-        t2 = time.perf_counter()
+        t2 = clock()
         loss.backward()
-        t3 = time.perf_counter()
+        t3 = clock()
         opt.step()
-        t4 = time.perf_counter()
+        t4 = clock()
         for name, a, b in zip(PHASES, (t0, t1, t2, t3), (t1, t2, t3, t4), strict=True):
             t[name] += b - a
     return t
@@ -239,18 +252,21 @@ def throughput_table(
 
 
 def run_epochs(
-    variants: dict[str, nn.Module], train_ds: PatchDataset, epochs: int
+    variants: dict[str, nn.Module],
+    train_ds: PatchDataset,
+    epochs: int,
+    clock: Callable[[], float],
 ) -> dict[str, list[dict[str, float]]]:
     runs = {
         name: (model, torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4))
         for name, model in variants.items()
     }
     for model, opt in runs.values():  # warm-up
-        epoch_phases(model, opt, train_ds, 0)
+        epoch_phases(model, opt, train_ds, 0, clock)
     prof: dict[str, list[dict[str, float]]] = {k: [] for k in runs}
     for e in range(epochs):
         for name, (model, opt) in runs.items():
-            prof[name].append(epoch_phases(model, opt, train_ds, e + 1))
+            prof[name].append(epoch_phases(model, opt, train_ds, e + 1, clock))
     return prof
 
 
@@ -291,9 +307,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compile", action="store_true", help="also time torch.compile")
     ap.add_argument("--out", default="benchmarks/results/speed_ms2fenet.md")
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads first")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.clock == "cpu" and torch.get_num_threads() != 1:
+        ap.error("--clock cpu counts the calling thread's CPU time only: use it with --threads 1")
+    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
 
     lines = ["# MS²FENet CPU speed: authors' layers, previous path, pixel-major path", ""]
     lines += ["Command: `" + " ".join(["python", *sys.argv]) + "`", "", "## Machine", ""]
@@ -309,8 +329,9 @@ def main(argv: list[str] | None = None) -> int:
     sample_flops = training_flops(n_bands, n_classes, x_tr, y_tr)
 
     # --- exactness on these batches ------------------------------------------------------------
-    ref = infer(authors, x_inf, 256)()
-    rel = float((infer(pixel, x_inf, chunk)() - ref).abs().max() / ref.abs().max())  # type: ignore[operator]
+    ref = cast(torch.Tensor, infer(authors, x_inf, 256)())
+    got = cast(torch.Tensor, infer(pixel, x_inf, chunk)())
+    rel = float((got - ref).abs().max() / ref.abs().max())
 
     # --- inference -----------------------------------------------------------------------------
     inf: dict[str, Callable[[], object]] = {
@@ -349,11 +370,11 @@ def main(argv: list[str] | None = None) -> int:
         tr["torch.compile (authors' layers)"] = train_step(compiled, x_tr, y_tr)
         inf["torch.compile (authors' layers, 256 in one forward)"] = infer(compiled, x_inf, 256)
 
-    t_inf = interleave(inf, args.repeats)
-    t_tr = interleave(tr, args.repeats)
+    t_inf = interleave(inf, args.repeats, clock)
+    t_tr = interleave(tr, args.repeats, clock)
 
     out = ["", "## Throughput (median of interleaved repeats)", ""]
-    out += [f"Repeats: {args.repeats}; load average after: {load_avg()}", ""]
+    out += [f"Repeats: {args.repeats}; clock: {args.clock}; load average after: {load_avg()}", ""]
     out += throughput_table("inference, batch 256", "px/s", t_inf, 256, px_flops, AUTHORS, PREVIOUS)
     out += [""]
     out += throughput_table(
@@ -380,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
             {"authors": authors_e, "previous": previous_e, "pixel-major": pixel_e},
             train_ds,
             args.epochs,
+            clock,
         )
         out = epoch_table(prof, len(train_ds), args.epochs)
         print("\n".join(out), flush=True)

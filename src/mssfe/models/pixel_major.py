@@ -85,6 +85,18 @@ def _hwd(padding: Triple) -> tuple[int, int, int]:
     return (padding[1], padding[2], padding[0])
 
 
+def _pad_copy(out: torch.Tensor, x: torch.Tensor, start: Triple) -> None:
+    """Copy ``x`` ``(B, H, W, D, C, G)`` into ``out`` at offsets ``start`` along (H, W, D) and
+    zero the rest of ``out``: each element written once (a zero-filled buffer plus a copy
+    writes the interior twice)."""
+    inner = out
+    for dim, (lo, size) in enumerate(zip(start, x.shape[1:4], strict=True), start=1):
+        inner.narrow(dim, 0, lo).zero_()
+        inner.narrow(dim, lo + size, inner.shape[dim] - lo - size).zero_()
+        inner = inner.narrow(dim, lo, size)
+    inner.copy_(x)
+
+
 def _depthwise_weight_grad(
     grad: torch.Tensor, x: torch.Tensor, kernel: Triple, padding: Triple
 ) -> torch.Tensor:
@@ -101,17 +113,17 @@ def _depthwise_weight_grad(
     past a pixel's last band are multiplied by 0.
     """
     b, h, w, d, c, g = x.shape
-    h2, w2, d2 = grad.shape[1:4]
+    h2, w2 = grad.shape[1:3]
     kd, kh, kw = kernel
     pd, ph, pw = padding
     hp, wp, dp = h + 2 * ph, w + 2 * pw, d + 2 * pd  # dp = d2 + kd - 1
     cg = c * g
     channels = dp * cg
-    x_pad = x.new_zeros(b * hp * wp * channels + (kd - 1) * cg)
-    interior = x_pad[: b * hp * wp * channels].view(b, hp, wp, dp, c, g)
-    interior[:, ph : ph + h, pw : pw + w, pd : pd + d] = x
-    g_pad = grad.new_zeros(b, h2, w2, dp, c, g)
-    g_pad[:, :, :, :d2] = grad
+    x_pad = x.new_empty(b * hp * wp * channels + (kd - 1) * cg)
+    _pad_copy(x_pad[: b * hp * wp * channels].view(b, hp, wp, dp, c, g), x, (ph, pw, pd))
+    x_pad[b * hp * wp * channels :].zero_()
+    g_pad = grad.new_empty(b, h2, w2, dp, c, g)
+    _pad_copy(g_pad, grad, (0, 0, 0))
     g_view = g_pad.view(b, h2, w2, channels).permute(0, 3, 1, 2)
     shape = grad.new_zeros(1).expand(channels, 1, kh, kw)  # read for its sizes only
     strides = (hp * wp * channels, 1, wp * channels, channels)
@@ -270,7 +282,8 @@ class _PixelLinear(torch.autograd.Function):
         grad = grad.contiguous()
         grad_u = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_u = torch.matmul(weight.t(), grad)
+            # bmm with the weight broadcast: matmul would fold (P, G) by copying grad
+            grad_u = torch.bmm(weight.t().expand(grad.shape[0], -1, -1), grad)
         if ctx.needs_input_grad[1]:
             # sum over pixels and samples of grad_p @ u_p^T: one GEMM on (K, P*N) copies
             rows, cols = weight.shape
