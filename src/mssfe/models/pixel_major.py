@@ -1,21 +1,23 @@
 """Pixel-major CPU kernels for MS²FENet: one memory layout from the stem to the head.
 
 The authors' layers keep activations as ``(N, C, D, H, W)``; on CPU that costs a third of
-the inference time in memory traffic (partition ``cat``, and ``NCDHW <-> NDHWC`` copies around
-every depthwise conv), and oneDNN's depthwise kernels for small channel counts waste most of
-their vector lanes. Here every activation is a contiguous ``(H, W, D, C, N)`` tensor: pixel
-outermost, samples innermost. In that layout
+the inference time in memory traffic (partition ``cat``, ``NCDHW <-> NDHWC`` copies around
+every depthwise conv, a copy inside ``avg_pool3d``), and oneDNN's depthwise kernels for the
+MFC's 2-8 channels per partition waste most of their vector lanes. Here every activation is
+a contiguous ``(B, H, W, D, C, G)`` tensor: ``N = B * G`` samples in blocks of ``G = 16``,
+pixel outermost, the block's samples innermost. In that layout
 
-- a depthwise 3-D conv is one oneDNN channels-last conv over ``C * N`` "channels" (the
-  weight repeated per sample): a full vector of samples per lane, no layout copy;
+- a depthwise 3-D conv is one oneDNN channels-last conv over ``C * G`` "channels" (the
+  weight repeated per sample): every lane busy, no layout copy;
 - the MFC's Fuse (a 1x1 conv over ``C * D`` maps) is, at each pixel, the matrix product
-  ``W (C'D, CD) @ X_p (CD, N)``: one batched GEMM over the pixels, no reshaping copy;
-- BatchNorm sees ``(H*W*D, C, N)``, pooling sees channels-last 2-D views: no copies either.
+  ``W (C'D, CD) @ X_p (CD, G)``: one batched GEMM over the pixels, no reshaping copy;
+- BatchNorm sees ``(B*H*W*D, C, G)``, pooling sees channels-last 2-D views: no copies either.
 
 The weights stay the modules' own tensors (same ``state_dict``); only their index order is
-permuted on the fly, which is a few KB per call. Autograd: :func:`pixel_depthwise_conv3d` and
-:func:`pixel_linear` have hand-written backwards (see their docstrings for why); everything
-else is differentiated by PyTorch.
+permuted on the fly, a few KB per call. Autograd: the convolutions and the per-pixel GEMM
+have hand-written backwards (see :func:`pixel_depthwise_conv3d`, :func:`pixel_stem_conv3d`,
+:func:`pixel_linear`); everything else is differentiated by PyTorch. ``docs/speed.md`` has
+the measurements.
 """
 
 from __future__ import annotations
