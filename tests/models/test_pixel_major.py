@@ -271,6 +271,23 @@ def test_hooks_autocast_and_other_dtypes_take_the_layer_path() -> None:
     assert sum(r.n_params for r in rows) == 371_314
 
 
+class _SyncedBatchNorm(nn.BatchNorm3d):
+    """Stands in for the distributed trainer's BatchNorm, whose forward reduces over ranks."""
+
+
+def test_a_replaced_batch_norm_takes_the_layer_path() -> None:
+    """The pixel-major path calls the BatchNorm function itself: a BatchNorm subclass (the
+    distributed trainer's synchronised one) must keep running its own forward."""
+    _, fast = _pair()
+    x = torch.randn(2, *INPUT)
+    assert fast._runs_pixel_major(x)
+    module = fast.features[1]
+    synced = _SyncedBatchNorm(module.bn.num_features)
+    synced.load_state_dict(module.bn.state_dict())
+    module.bn = synced
+    assert not fast._runs_pixel_major(x)
+
+
 def test_flops_per_pixel_are_the_authors() -> None:
     ref, fast = _pair()
     shape = (1, *INPUT)

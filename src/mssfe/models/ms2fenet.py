@@ -368,17 +368,26 @@ class MS2FENet(nn.Module):
         return self.head(self.features(self.stem(x)))
 
     def _runs_pixel_major(self, x: torch.Tensor) -> bool:
-        """The pixel-major path computes the same function on CPU with fewer copies; the
+        """The pixel-major path computes the same function on CPU with fewer copies. The
         layer-by-layer modules run instead on other devices, under autocast, with full
-        (non-depthwise) convs, and when hooks are registered (they must see each layer)."""
-        return (
+        (non-depthwise) convs, when hooks are registered (they must see each layer), and when
+        a BatchNorm has been replaced by a subclass (e.g. the distributed trainer's
+        synchronised one): the pixel-major path calls the BatchNorm function itself and would
+        bypass the subclass's forward."""
+        if not (
             self.config.fast_depthwise
             and self.config.depthwise
             and x.device.type == "cpu"
             and x.dtype in (torch.float32, torch.float64)
             and not torch.is_autocast_enabled("cpu")
-            and not any(m._forward_hooks or m._forward_pre_hooks for m in self.modules())
-        )
+        ):
+            return False
+        for m in self.modules():
+            if m._forward_hooks or m._forward_pre_hooks:
+                return False
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and type(m) is not nn.BatchNorm3d:
+                return False
+        return True
 
     def _forward_pixel_major(self, x: torch.Tensor) -> torch.Tensor:
         modules = cast(list[MS2FEModule], list(self.features))
