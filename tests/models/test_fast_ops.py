@@ -139,29 +139,34 @@ def test_default_is_fast_and_parameters_unchanged():
 @pytest.mark.parametrize("kwargs", [{}, {"partitions": 2, "hierarchical": False}])
 def test_full_model_same_logits_and_parameter_gradients(kwargs):
     ref, fast = _pair(**kwargs)
+    truth = MS2FENet(MS2FENetConfig(fast_depthwise=False, **kwargs), 30, 16).double()
+    truth.load_state_dict(ref.state_dict())
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(12, 1, 30, 15, 15, generator=gen)
     y = torch.randint(0, 16, (12,), generator=gen)
     loss_fn = nn.CrossEntropyLoss()
     logits = {}
-    for name, model in (("ref", ref), ("fast", fast)):
+    for name, model in (("ref", ref), ("fast", fast), ("truth", truth)):
         model.train()
-        out = model(x)
+        out = model(x.to(next(model.parameters()).dtype))
         loss_fn(out, y).backward()
         logits[name] = out.detach()
     assert _max_rel(logits["fast"], logits["ref"]) < 1e-5
-    # Each parameter's gradient within 1e-5 of its own largest entry, except the stem's bias:
-    # it feeds a BatchNorm, its true gradient is 0 and both versions return rounding noise
-    # (~1e-7), so it is held to 1e-6 of the largest gradient of the model.
-    scale = max(float(p.grad.abs().max()) for p in ref.parameters())
-    for (name, p_ref), (_, p_fast) in zip(
-        ref.named_parameters(), fast.named_parameters(), strict=True
+    # Gradients are compared with a float64 run of the authors' layers: the float32 reference
+    # is itself off by up to ~1e-5 of the largest entry (stem.0.weight sums ~10^5 products,
+    # and its rounding depends on the thread count). Each gradient of the fast path is within
+    # 1e-5 of its own largest entry, except the stem's bias: it feeds a BatchNorm, its true
+    # gradient is 0 and both versions return rounding noise, held to 1e-6 of the model's
+    # largest gradient.
+    scale = max(float(p.grad.abs().max()) for p in truth.parameters())
+    for (name, p_true), (_, p_fast) in zip(
+        truth.named_parameters(), fast.named_parameters(), strict=True
     ):
-        err = float((p_fast.grad - p_ref.grad).abs().max())
+        err = float((p_fast.grad.double() - p_true.grad).abs().max())
         if name == "stem.0.bias":
             assert err <= 1e-6 * scale, name
         else:
-            assert err <= 1e-5 * float(p_ref.grad.abs().max()), name
+            assert err <= 1e-5 * float(p_true.grad.abs().max()), name
     ref.eval()
     fast.eval()
     with torch.inference_mode():
@@ -182,13 +187,14 @@ def test_predict_dataset_sub_batches_give_the_same_outputs():
     from mssfe.training.inference import predict_dataset
 
     ref, fast = _pair()
-    assert fast.cpu_forward_chunk == 32 and ref.cpu_forward_chunk is None
+    assert fast.cpu_forward_chunk == 128 and ref.cpu_forward_chunk is None
     rng = np.random.default_rng(0)
     cube = rng.standard_normal((12, 10, 30)).astype(np.float32)
     ds = PatchDataset(cube, np.arange(70), None, 15)
     cpu = torch.device("cpu")
     pred_whole, prob_whole = predict_dataset(fast, ds, cpu, batch_size=50, forward_chunk=50)
-    pred_chunked, prob_chunked = predict_dataset(fast, ds, cpu, batch_size=50)  # chunks of 32
+    # chunks of 16, 16, 16 and 2 (the model's own chunk, 128, would take the batch whole)
+    pred_chunked, prob_chunked = predict_dataset(fast, ds, cpu, batch_size=50, forward_chunk=16)
     pred_ref, prob_ref = predict_dataset(ref, ds, cpu, batch_size=50)
     np.testing.assert_allclose(prob_chunked, prob_whole, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(prob_chunked, prob_ref, rtol=1e-5, atol=1e-7)

@@ -14,6 +14,7 @@ an input too small for the pooling is rejected at construction with the minimum 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -21,6 +22,18 @@ from torch import nn
 from mssfe.errors import ConfigError, DataError
 from mssfe.models.blocks import SpectralFuse, Triple, conv_bn_relu3d, conv_out_size, same_conv3d
 from mssfe.models.fast_ops import DepthwiseConv3d
+from mssfe.models.pixel_major import (
+    batch_norm_affine,
+    batch_norm_mode,
+    flatten_samples,
+    pixel_adaptive_avg_pool3d,
+    pixel_avg_pool3d,
+    pixel_batch_norm,
+    pixel_depthwise_conv3d,
+    pixel_fuse,
+    pixel_stem_conv3d,
+    to_pixel_major,
+)
 from mssfe.models.registry import register_model
 
 PAPER = (
@@ -240,6 +253,37 @@ class MFC(nn.Module):
             outputs.append(y)
         return torch.cat(outputs, dim=1) if len(outputs) > 1 else y
 
+    def forward_pixel_major(
+        self,
+        parts: list[torch.Tensor],
+        last_affine: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> list[torch.Tensor]:
+        """The same layer on pixel-major partitions ``(B, H, W, D, |x_i|, G)``: returns the
+        partitions' outputs ``y_1..y_s`` ``(B, H, W, D, c_i, G)``, not concatenated.
+
+        ``last_affine`` (per-channel scale and shift of ``y_s``) is folded into the last
+        partition's conv: the BatchNorm after the layer, in eval mode. Only ``y_s``: the others
+        also feed the next partition, which needs them as they are.
+        """
+        outputs: list[torch.Tensor] = []
+        y: torch.Tensor | None = None
+        for i, part in enumerate(parts):
+            u = part
+            if i > 0:
+                if self.hierarchical and y is not None:
+                    u = torch.cat((part, y), dim=4)
+                if self.fusion:
+                    u = pixel_fuse(cast(SpectralFuse, self.fuses[i - 1]), u.contiguous())
+            weight = cast(nn.Conv3d, self.convs[i]).weight
+            padding = _triple(cast(nn.Conv3d, self.convs[i]).padding)
+            if last_affine is not None and i == len(parts) - 1:
+                scale, shift = last_affine
+                y = pixel_depthwise_conv3d(u, weight * scale.view(-1, 1, 1, 1, 1), shift, padding)
+            else:
+                y = pixel_depthwise_conv3d(u, weight, None, padding)
+            outputs.append(y)
+        return outputs
+
 
 class MS2FEModule(nn.Module):
     """MFC + BatchNorm3d + ReLU + pooling: ``(N, C, D, H, W)`` -> ``(N, C_out, D', H', W')``."""
@@ -254,6 +298,30 @@ class MS2FEModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(self.relu(self.bn(self.mfc(x))))
+
+    def forward_pixel_major(self, parts: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The module on pixel-major partitions: the pooled outputs of each MFC partition,
+        ``(H', W', D', c_i, N)``. BatchNorm, ReLU and pooling act per channel, so each
+        partition goes through them on its own and the outputs are never concatenated."""
+        mode = batch_norm_mode(self.bn)
+        affine = batch_norm_affine(self.bn)
+        last = slice(self.out_channels - self.mfc.widths[-1], self.out_channels)
+        folded = None if affine is None else (affine[0][last], affine[1][last])
+        outputs = self.mfc.forward_pixel_major(parts, folded)
+        pooled: list[torch.Tensor] = []
+        start = 0
+        for i, y in enumerate(outputs):
+            if folded is None or i < len(outputs) - 1:
+                y = pixel_batch_norm(y, self.bn, start, mode)
+            start += y.shape[4]
+            pooled.append(self._pool_pixel_major(torch.relu_(y)))
+        return pooled
+
+    def _pool_pixel_major(self, z: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.pool, nn.AdaptiveAvgPool3d):
+            return pixel_adaptive_avg_pool3d(z, cast(Triple, self.pool.output_size))
+        pool = cast(nn.AvgPool3d, self.pool)
+        return pixel_avg_pool3d(z, cast(Triple, pool.kernel_size), cast(Triple, pool.stride))
 
 
 class MS2FENet(nn.Module):
@@ -276,9 +344,10 @@ class MS2FENet(nn.Module):
         pooled = config.final_pool[0] * config.final_pool[1] * config.final_pool[2]
         n_features = modules[-1].out_channels * pooled
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(n_features, n_classes))
-        # predict_dataset's CPU sub-batch: faster with the fast depthwise conv, slower without
+        # predict_dataset's CPU sub-batch for the pixel-major path: 128 patches (8 blocks of
+        # 16) keep a module's activations in cache; the authors' layers run the whole batch
         fast = config.fast_depthwise and config.depthwise
-        self.cpu_forward_chunk: int | None = 32 if fast else None
+        self.cpu_forward_chunk: int | None = 128 if fast else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5 or tuple(x.shape[1:]) != self.input_shape:
@@ -288,7 +357,88 @@ class MS2FENet(nn.Module):
                 expected=f"(N, {', '.join(map(str, self.input_shape))})",
                 got=tuple(x.shape),
             )
+        if self._runs_pixel_major(x):
+            return self._forward_pixel_major(x)
+        return self.forward_layers(x)
+
+    def forward_layers(self, x: torch.Tensor) -> torch.Tensor:
+        """The authors' layer-by-layer forward, each module on ``(N, C, D, H, W)`` (no input
+        check): what :meth:`forward` runs off CPU, and the reference the fast path is tested
+        and benchmarked against."""
         return self.head(self.features(self.stem(x)))
+
+    def _runs_pixel_major(self, x: torch.Tensor) -> bool:
+        """The pixel-major path computes the same function on CPU with fewer copies. The
+        layer-by-layer modules run instead on other devices, under autocast, with full
+        (non-depthwise) convs, when hooks are registered (they must see each layer), and when
+        a BatchNorm has been replaced by a subclass (e.g. the distributed trainer's
+        synchronised one): the pixel-major path calls the BatchNorm function itself and would
+        bypass the subclass's forward."""
+        if not (
+            self.config.fast_depthwise
+            and self.config.depthwise
+            and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64)
+            and not torch.is_autocast_enabled("cpu")
+        ):
+            return False
+        for m in self.modules():
+            if m._forward_hooks or m._forward_pre_hooks:
+                return False
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and type(m) is not nn.BatchNorm3d:
+                return False
+        return True
+
+    def _forward_pixel_major(self, x: torch.Tensor) -> torch.Tensor:
+        modules = cast(list[MS2FEModule], list(self.features))
+        stem = self._stem_pixel_major(x)
+        parts = list(torch.split(stem, modules[0].mfc.split_sizes, dim=4))
+        for i, module in enumerate(modules):
+            pooled = module.forward_pixel_major(parts)
+            if i + 1 < len(modules):
+                sizes = modules[i + 1].mfc.split_sizes
+                parts = list(torch.split(torch.cat(pooled, dim=4), sizes, dim=4))
+        return self._head_pixel_major(pooled)
+
+    def _stem_pixel_major(self, x: torch.Tensor) -> torch.Tensor:
+        """Stem + BatchNorm + ReLU on ``(N, 1, B, p, p)`` -> ``(B, H, W, D, C, G)``. In eval
+        mode the BatchNorm is folded into the conv's weight and bias."""
+        conv = cast(nn.Conv3d, self.stem[0])
+        bn = cast(nn.BatchNorm3d, self.stem[1])
+        pixels = to_pixel_major(x)  # (B, p, p, bands, 1, G)
+        affine = batch_norm_affine(bn)
+        padding = _triple(conv.padding)
+        if affine is None:
+            s = pixel_stem_conv3d(pixels, conv.weight, conv.bias, padding)
+            s = pixel_batch_norm(s, bn, 0, batch_norm_mode(bn))
+        else:
+            scale, shift = affine
+            bias = shift if conv.bias is None else conv.bias * scale + shift
+            s = pixel_stem_conv3d(pixels, conv.weight * scale.view(-1, 1, 1, 1, 1), bias, padding)
+        return torch.relu_(s)
+
+    def _head_pixel_major(self, pooled: list[torch.Tensor]) -> torch.Tensor:
+        """Linear head on the pooled partitions ``(B, h, w, d, c_i, G)`` -> ``(N, n_classes)``.
+
+        The authors flatten ``(C, D, H, W)``; the head's weight columns are permuted to the
+        pixel-major order ``(partition, h, w, d, c)`` instead of moving the features."""
+        linear = cast(nn.Linear, self.head[1])
+        h, w, d = pooled[0].shape[1:4]
+        weight = linear.weight.view(linear.out_features, -1, d, h, w)
+        columns, start = [], 0
+        for z in pooled:
+            c = z.shape[4]
+            columns.append(weight[:, start : start + c].permute(0, 3, 4, 2, 1).flatten(1))
+            start += c
+        features = torch.cat([flatten_samples(z) for z in pooled])  # (F, N)
+        return torch.addmm(linear.bias, features.t(), torch.cat(columns, dim=1).t())
+
+
+def _triple(padding: tuple[int, ...] | str) -> Triple:
+    """A conv module's padding as the three ints the pixel-major kernels take."""
+    if isinstance(padding, str) or len(padding) != 3:
+        raise ValueError(f"expected a conv with three int paddings, got {padding!r}")
+    return (padding[0], padding[1], padding[2])
 
 
 def _build_modules(config: MS2FENetConfig, depth: int) -> list[MS2FEModule]:
