@@ -161,6 +161,9 @@ def test_train_and_evaluate_name_the_recipe_pool_and_tta(
     out = capsys.readouterr().out
     assert "test-time augmentation on (8 flips/rotations averaged)" in out
     assert json.loads((run_dir / "evaluation.json").read_text())["tta"] is True
+    assert main(["report", str(run_dir), "--no-maps", "--out", str(tmp_path / "report")]) == 0
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "Trained and tested with recipe mssfe v1*, SSL pool transductive" in report
     bad = [*argv, "--recipe", "mssfe:ssl=sometimes", "--out", str(tmp_path / "bad")]
     assert main(bad) == 2
     err = capsys.readouterr().err

@@ -393,6 +393,13 @@ def test_two_recipes_run_side_by_side_on_the_same_splits(
     assert "| SalinasA (real) | `random:5` | paper | none |" in text
     assert "| SalinasA (real) | `random:5` | mssfe:tta=false | transductive |" in text
     assert "Under recipe `mssfe:tta=false`: first in" in text
+    assert main(["report", str(out), "--no-maps", "--out", str(tmp_path / "report")]) == 0
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "| model | recipe | SSL pool | TTA |" in report
+    assert (
+        "| ms2fenet[patch_size=9,n_components=12] (mssfe:tta=false) | mssfe v1* | transductive | no |"
+        in report
+    )
 
 
 def test_a_table_of_paper_rows_names_no_recipe() -> None:

@@ -26,6 +26,11 @@ def row_recipe(row: BenchmarkRow) -> str:
     return row.recipe or PAPER
 
 
+def row_label(row: BenchmarkRow, recipes: bool) -> str:
+    """``model``, or ``model (recipe)`` in a table with several recipes."""
+    return f"{row.model} ({row_recipe(row)})" if recipes else row.model
+
+
 def has_recipes(rows: Sequence[BenchmarkRow]) -> bool:
     """Whether rows need their recipe named: rows of ``paper`` alone render as they always did."""
     return any(row_recipe(r) != PAPER for r in rows)

@@ -30,7 +30,13 @@ from tqdm.auto import tqdm
 from mssfe.data.scenes import Scene, load_scene
 from mssfe.data.splits import Split, make_split, parse_split, subsample_test
 from mssfe.errors import ConfigError
-from mssfe.evaluation.compare import PAPER, has_recipes, paired_difference, row_recipe
+from mssfe.evaluation.compare import (
+    PAPER,
+    has_recipes,
+    paired_difference,
+    row_label,
+    row_recipe,
+)
 from mssfe.evaluation.metrics import aggregate, format_epochs, format_pm
 from mssfe.evaluation.table import (
     BenchmarkMeta,
@@ -430,11 +436,6 @@ def write_results(bench: BenchmarkConfig, rows: list[BenchmarkRow], seconds: flo
         markdown=format_markdown(meta, rows),
         csv=format_csv(rows),
     )
-
-
-def row_label(row: BenchmarkRow, recipes: bool) -> str:
-    """``model``, or ``model (recipe)`` in a table with several recipes."""
-    return f"{row.model} ({row_recipe(row)})" if recipes else row.model
 
 
 def format_csv(rows: Sequence[BenchmarkRow]) -> str:

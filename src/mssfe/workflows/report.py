@@ -9,6 +9,7 @@ Every title of a simulated scene says so.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import html
 import math
@@ -21,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from mssfe.errors import DataError, MssfeError
+from mssfe.evaluation.compare import has_recipes, row_label
 from mssfe.evaluation.metrics import format_epochs
 from mssfe.evaluation.table import BenchmarkRow
 from mssfe.training.prepare import load_scene_for
@@ -97,6 +99,8 @@ def _sim(name: str, simulated: bool) -> str:
 def _metrics_section(record: MetricsRecord) -> Section:
     m = record.metrics
     section = Section("Test metrics")
+    if record.recipe is not None:  # a run written before recipes: nothing to say
+        section.text.append(f"Trained and tested with {record.recipe_text()}.")
     section.tables.append(
         (
             ["metric", "value (%)"],
@@ -292,17 +296,27 @@ BENCH_COLUMNS: tuple[tuple[str, Callable[[BenchmarkRow], str]], ...] = (
     ("train s", lambda r: _num(r.train_seconds, ",.1f")),
     ("test px/s", lambda r: _num(r.test_pixels_per_s, ",.0f")),
 )
+#: After "model" in a table with several recipes (a table of paper rows shows none of them).
+RECIPE_COLUMNS: tuple[tuple[str, Callable[[BenchmarkRow], str]], ...] = (
+    ("recipe", lambda r: r.recipe_version or "paper v1"),
+    ("SSL pool", lambda r: r.ssl_pool or "none"),
+    ("TTA", lambda r: "yes" if r.tta else "no"),
+)
 
 
 def _benchmark_report(bench: BenchmarkDir, out_dir: Path) -> Report:
     rows = bench.read().rows
+    shown = BENCH_COLUMNS
+    if has_recipes(rows):  # one row, bar or point per (model, recipe)
+        rows = tuple(dataclasses.replace(r, model=row_label(r, True)) for r in rows)
+        shown = (*BENCH_COLUMNS[:3], *RECIPE_COLUMNS, *BENCH_COLUMNS[3:])
     simulated = any(r.is_simulated for r in rows)
     report = Report("Benchmark" + (" (simulated scenes included)" if simulated else ""), out_dir)
     table = Section("Results")
     extra = sorted({k for r in rows for k, v in r.extra.items() if not isinstance(v, (dict, list))})
-    columns = [header for header, _ in BENCH_COLUMNS] + extra
+    columns = [header for header, _ in shown] + extra
     body = [
-        [show(r) for _, show in BENCH_COLUMNS]
+        [show(r) for _, show in shown]
         + ["–" if r.extra.get(k) is None else str(r.extra[k]) for k in extra]
         for r in rows
     ]
