@@ -343,3 +343,28 @@ def test_mssfe_predict_geotiff_opens_in_a_gis_with_codes_and_names(
         probs = np.moveaxis(dataset.read(), 0, -1)
     index = np.searchsorted(SALINAS_A_CODES, values)
     np.testing.assert_array_equal(probs.argmax(axis=2), index)
+
+
+def test_a_run_on_a_user_cube_predicts_its_own_cube_in_its_label_codes(tmp_path: Path) -> None:
+    """Codes 3 and 7 in the user's label file come back in the map, not 1 and 2."""
+    import mssfe
+
+    rng = np.random.default_rng(0)
+    labels = np.zeros((12, 12), dtype=np.int64)
+    labels[:, :6], labels[:, 6:] = 3, 7
+    cube = rng.normal(size=(12, 12, 6)) + labels[..., None]
+    np.save(tmp_path / "field.npy", cube.astype(np.float32))
+    np.save(tmp_path / "labels.npy", labels)
+    group = mssfe.train(
+        cube=str(tmp_path / "field.npy"),
+        labels=str(tmp_path / "labels.npy"),
+        model="cnn3d",
+        split="random:0.5",
+        epochs=1,
+        out=tmp_path / "runs",
+        progress=False,
+        device="cpu",
+    )
+    done = mssfe.predict(group.run_dirs[0], device="cpu")
+    assert done.class_codes == (3, 7) and done.scene_name == "field"
+    assert done.class_map.shape == (12, 12) and set(np.unique(done.class_map)) <= {3, 7}

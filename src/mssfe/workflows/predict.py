@@ -513,16 +513,21 @@ def _looks_like_file(text: str | Path) -> bool:
     return isinstance(text, Path) or path.suffix.lower() in CUBE_SUFFIXES or path.is_file()
 
 
+def _own_source(run: LoadedRun) -> str | Path:
+    """What a run was trained on: its user cube file, else its scene's name."""
+    return Path(run.config.data.cube) if run.config.data.cube else run.scene_name
+
+
 def resolve_pixels(
     source: str | Path | np.ndarray | Scene | Cube | None,
-    default_scene: str,
+    default: str | Path,
     *,
     var: str | None = None,
     data_dir: str | Path | None = None,
     crs: str | None = None,
     transform: Sequence[float] | None = None,
 ) -> Pixels:
-    """What :func:`predict` classifies: ``None`` (the run's own scene, ``default_scene``), a
+    """What :func:`predict` classifies: ``None`` (the run's own scene or cube, ``default``), a
     registered scene name, a cube file (any format :func:`~mssfe.data.readers.load_cube`
     reads; its CRS and transform are kept), a :class:`Scene` or :class:`Cube`, or an array
     ``(H, W, B)`` (georeferenced by ``crs``/``transform`` when given)."""
@@ -536,10 +541,11 @@ def resolve_pixels(
         return Pixels(
             source.require_cube(), source.name, source.simulated, source.crs, source.transform
         )
-    if source is not None and _looks_like_file(source):
+    source = default if source is None else source
+    if _looks_like_file(source):
         loaded = load_cube(source, var)
         return Pixels(loaded.data, Path(source).stem, False, loaded.crs, loaded.transform)
-    scene = load_scene(str(source or default_scene), data_dir=data_dir)
+    scene = load_scene(str(source), data_dir=data_dir)
     return Pixels(scene.require_cube(), scene.name, scene.simulated, scene.crs, scene.transform)
 
 
@@ -608,8 +614,10 @@ def predict(
     loaded = _as_runs(runs, dev)
     if not loaded:
         raise ConfigError("predict needs at least one run")
+    if source is None:
+        var = var or loaded[0].config.data.var
     pixels = resolve_pixels(
-        source, loaded[0].scene_name, var=var, data_dir=data_dir, crs=crs, transform=transform
+        source, _own_source(loaded[0]), var=var, data_dir=data_dir, crs=crs, transform=transform
     )
     result = predict_scene(
         list(loaded),
@@ -688,8 +696,10 @@ def run_predict(
     ctx = init_distributed(resolve_device(device))
     local = local_device(resolve_device(device), ctx)
     runs = tuple(load_run(d, device=local) for d in run_dirs)
+    if not (cube or scene):
+        var = var or runs[0].config.data.var
     pixels = resolve_pixels(
-        Path(cube) if cube else scene, runs[0].scene_name, var=var, data_dir=data_dir
+        Path(cube) if cube else scene, _own_source(runs[0]), var=var, data_dir=data_dir
     )
     result = predict_scene(
         list(runs),
