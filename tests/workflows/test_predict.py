@@ -455,3 +455,28 @@ def test_a_run_on_a_user_cube_predicts_its_own_cube(tmp_path: Path) -> None:
     (run_dir,) = (p.parent for p in (tmp_path / "runs").rglob("best.pt"))
     assert main(["predict", str(run_dir), "--out", str(tmp_path / "map"), "--no-progress"]) == 0
     assert np.load(tmp_path / "map" / "class_map.npy").shape == (12, 12)
+
+
+def test_a_run_on_a_user_cube_predicts_its_own_cube_in_its_label_codes(tmp_path: Path) -> None:
+    """Codes 3 and 7 in the user's label file come back in the map, not 1 and 2."""
+    import mssfe
+
+    rng = np.random.default_rng(0)
+    labels = np.zeros((12, 12), dtype=np.int64)
+    labels[:, :6], labels[:, 6:] = 3, 7
+    cube = rng.normal(size=(12, 12, 6)) + labels[..., None]
+    np.save(tmp_path / "field.npy", cube.astype(np.float32))
+    np.save(tmp_path / "labels.npy", labels)
+    group = mssfe.train(
+        cube=str(tmp_path / "field.npy"),
+        labels=str(tmp_path / "labels.npy"),
+        model="cnn3d",
+        split="random:0.5",
+        epochs=1,
+        out=tmp_path / "runs",
+        progress=False,
+        device="cpu",
+    )
+    done = mssfe.predict(group.run_dirs[0], device="cpu")
+    assert done.class_codes == (3, 7) and done.scene_name == "field"
+    assert done.class_map.shape == (12, 12) and set(np.unique(done.class_map)) <= {3, 7}

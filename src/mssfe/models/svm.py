@@ -131,9 +131,10 @@ class RBFSVM(ClassifierMixin, BaseEstimator):
         from sklearn.calibration import CalibratedClassifierCV
         from sklearn.frozen import FrozenEstimator
 
-        if n_splits < 2:
+        if n_splits < 2:  # no folds: the sigmoids are fitted on the training pixels themselves
+            every = np.arange(len(y))
             frozen = FrozenEstimator(self.model_)
-            return CalibratedClassifierCV(frozen, method="sigmoid").fit(X, y)
+            return CalibratedClassifierCV(frozen, method="sigmoid", cv=[(every, every)]).fit(X, y)
         calibrated = CalibratedClassifierCV(
             self._pipeline(C, gamma), method="sigmoid", cv=self._folds(n_splits), ensemble=False
         )

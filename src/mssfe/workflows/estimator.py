@@ -125,7 +125,6 @@ class PatchClassifier(ClassifierMixin, BaseEstimator):
                 resolve_device(self.device),
             )
         self.best_epoch_, self.n_epochs_ = result.best_epoch, result.epochs
-        self.n_features_in_ = 1  # a pixel position, whatever its form
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:
