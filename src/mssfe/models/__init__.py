@@ -13,6 +13,7 @@ from mssfe.models import ms2fenet as ms2fenet  # registers 'ms2fenet'
 from mssfe.models import ssftt as ssftt  # registers 'ssftt'
 from mssfe.models import ssrn as ssrn  # registers 'ssrn'
 from mssfe.models import svm as svm  # registers 'svm' (an estimator)
+from mssfe.models import svm_epf as svm_epf  # registers 'svm_epf' (an estimator)
 from mssfe.models.registry import (
     Fit,
     InputNeeds,

@@ -9,7 +9,8 @@ The split and the preprocessing are exactly the torch trainer's (:func:`trainer.
 the split is made with the model's ``patch_size`` and the band standardisation is fitted on the
 training pixels). The classifier sees the pixel spectra of ``data.features`` only at the
 training and validation indices: cross-validation on those pixels replaces early stopping, so
-the validation pixels join the training set. The test pixels are predicted once, at the end.
+the validation pixels join the training set. The test pixels are predicted once, at the end
+(a spatial estimator classifies the whole image and keeps the test pixels' labels).
 """
 
 from __future__ import annotations
@@ -71,10 +72,9 @@ def train_classic(
     train_seconds = time.perf_counter() - t0
 
     test_idx = data.split.test
-    x_test = data.features.reshape(-1, n_bands)[test_idx]
     t0 = time.perf_counter()
-    pred = estimator.predict(x_test) if len(test_idx) else np.zeros(0, dtype=np.int64)
-    pixels_per_s = len(test_idx) / max(time.perf_counter() - t0, 1e-9)
+    pred, n_classified = _predict_test(estimator, data.features, test_idx)
+    pixels_per_s = n_classified / max(time.perf_counter() - t0, 1e-9)
     metrics = compute_metrics(scene.labels.ravel()[test_idx] - 1, pred, scene.n_classes)
     write_metrics(
         run,
@@ -89,6 +89,21 @@ def train_classic(
         fitted=fitted_parameters(estimator),
     )
     return RunResult(run.path, metrics, 0, 0, train_seconds, pixels_per_s)
+
+
+def _predict_test(
+    estimator: Any, features: np.ndarray, test_idx: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """Labels of the test pixels and how many pixels were classified to get them: a spatial
+    estimator (one with ``predict_image``, e.g. ``svm_epf``) classifies the whole image, since
+    a pixel's label depends on its neighbours; a pixel-wise one only the test spectra."""
+    if not len(test_idx):
+        return np.zeros(0, dtype=np.int64), 0
+    if hasattr(estimator, "predict_image"):
+        return estimator.predict_image(features).ravel()[test_idx], features.shape[
+            0
+        ] * features.shape[1]
+    return estimator.predict(features.reshape(-1, features.shape[2])[test_idx]), len(test_idx)
 
 
 def fitted_parameters(estimator: Any) -> dict[str, Any]:

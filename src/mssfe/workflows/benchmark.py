@@ -80,6 +80,7 @@ ABLATIONS: tuple[str, ...] = (
 )
 BASELINES_FIRST: tuple[str, ...] = (
     "svm",
+    "svm_epf",
     "cnn3d",
     "ssrn",
     "hybridsn",
