@@ -56,9 +56,12 @@ class DataConfig:
     labels_var: str | None = None
     nan_policy: str = "raise"
     download: bool = True
+    # test on a stratified random subset of at most this many test pixels (None: all of them)
+    max_test: int | None = None
 
     def __post_init__(self) -> None:
         parse_split(self.split)  # a malformed protocol fails here, not after the scene loaded
+        check_optional_scalar(self.max_test, "max_test", int, min_val=1)
         check_scalar(
             self.val_fraction,
             "val_fraction",

@@ -12,7 +12,13 @@ import numpy as np
 from mssfe.data.patches import PatchDataset
 from mssfe.data.preprocess import Preprocessor, fit_preprocessor
 from mssfe.data.scenes import Scene, load_scene, load_user_scene
-from mssfe.data.splits import Split, UnlabelledPool, make_split, unlabelled_pool
+from mssfe.data.splits import (
+    Split,
+    UnlabelledPool,
+    make_split,
+    subsample_test,
+    unlabelled_pool,
+)
 from mssfe.errors import ConfigError
 from mssfe.models import Fit, get_model_spec, input_needs, make_config
 from mssfe.training.config import (
@@ -157,6 +163,7 @@ def prepare_data(
 ) -> PreparedData:
     """Split (unless given) and fit preprocessing on the training pixels (unless given).
 
+    A new split keeps a stratified ``data.max_test`` of its test pixels when one is set.
     With recipe selection ``last`` the split's validation pixels join its training pixels
     (before the preprocessing is fitted, exactly as if ``val_fraction`` were 0).
     """
@@ -169,6 +176,8 @@ def prepare_data(
             patch_size=needs.patch_size,
             val_fraction=config.data.val_fraction,
         )
+        if config.data.max_test is not None:  # a stratified subset, noted in the split
+            split = subsample_test(split, scene.labels, config.data.max_test, seed=config.seed)
     if config.recipe.selection == "last":  # a fixed schedule: every labelled pixel trains
         split = split.with_val_in_train()
     cube = scene.require_cube()

@@ -32,7 +32,7 @@ from mssfe.training.config import ResolvedRunConfig
 from mssfe.training.distributed import init_distributed, local_device, shutdown
 from mssfe.training.inference import class_probabilities
 from mssfe.training.prepare import load_scene_for
-from mssfe.training.rundir import PREDICTION_RECORD, PredictionDir, RunDir
+from mssfe.training.rundir import PREDICTION_RECORD, PredictionDir, RunDir, open_run
 from mssfe.training.runtime import resolve_device
 from mssfe.utils.atomic import atomic_save, atomic_write_json
 from mssfe.utils.outdir import check_output_dir, output_set
@@ -137,9 +137,7 @@ def load_best_model(
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
     """Read a run directory (config, preprocessing, best checkpoint) into a :class:`LoadedRun`."""
-    run = RunDir(Path(run_dir))
-    if not run.path.is_dir():
-        raise DataError("run directory not found", file=run.path)
+    run = open_run(run_dir)  # a directory of several runs names them
     config = run.read_config()  # no [recipe] table: paper
     if get_model_spec(config.model).fit is Fit.ESTIMATOR:
         raise ConfigError(
