@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -301,3 +302,68 @@ def test_patch_size_is_one_option_under_two_spellings(capsys: pytest.CaptureFixt
     argv = ["info", "ms2fenet", "--patch-size", "9", "--model-arg", "patch_size=11"]
     assert main(argv) == 2
     assert "--patch-size: given twice, differently" in capsys.readouterr().err
+
+
+def _envi_scene(tmp_path: Path) -> tuple[Path, Path]:
+    """A 16 x 16 x 24 ENVI cube (bands at 400, 500, ... 2700 nm; bands 3 and 20 marked bad by
+    its bbl) and a two-class label map."""
+    import numpy as np
+    import spectral.io.envi as envi
+
+    rng = np.random.default_rng(0)
+    labels = np.ones((16, 16), dtype=np.int64)
+    labels[:, 8:] = 2
+    cube = rng.normal(size=(16, 16, 24)).astype(np.float32) + labels[..., None]
+    bbl = [0 if b in (3, 20) else 1 for b in range(24)]
+    meta = {"wavelength": [400 + 100 * b for b in range(24)], "wavelength units": "nm"}
+    envi.save_image(str(tmp_path / "cube.hdr"), cube, metadata={**meta, "bbl": bbl}, ext=".img")
+    np.save(tmp_path / "labels.npy", labels)
+    return tmp_path / "cube.hdr", tmp_path / "labels.npy"
+
+
+def test_bands_by_wavelength_less_bad_bands_are_recorded_and_reused(
+    capsys: pytest.CaptureFixture[str], tmp_path
+) -> None:
+    """--bands 450nm:2000nm on an ENVI cube with a bbl: bands 1..15 less bad band 3 train; the
+    selection is in config.toml, the kept wavelengths and the dropped count in run.json, and
+    evaluate and predict (the run's cube, or the file given again) take the same 14 bands."""
+    cube, labels = _envi_scene(tmp_path)
+    argv = ["train", "--cube", str(cube), "--labels", str(labels), "--model", "ms2fenet"]
+    argv += ["--patch-size", "9", "--model-arg", "n_components=12", "--epochs", "1"]
+    argv += ["--split", "random:10", "--bands", "450nm:2000nm", "--threads", "1"]
+    assert main([*argv, "--no-progress", "--out", str(tmp_path / "runs")]) == 0
+    err = capsys.readouterr().err
+    assert "dropped 1 bad band(s) the file marks (ENVI bbl)" in err
+    (run_dir,) = (tmp_path / "runs").glob("cube/ms2fenet/*/seed0")
+    config = tomllib.loads((run_dir / "config.toml").read_text())
+    assert config["data"]["bands"] == "450nm:2000nm" and config["data"]["keep_bad_bands"] is False
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["bands"] == [1, 2, *range(4, 16)]
+    assert record["wavelengths"] == [500.0, 600.0, *(100.0 * b + 400 for b in range(4, 16))]
+    assert (record["n_source_bands"], record["bad_bands_dropped"]) == (24, 1)
+    assert main(["evaluate", str(run_dir)]) == 0
+    for extra in ([], ["--cube", str(cube)]):
+        out = tmp_path / f"map{len(extra)}"
+        assert main(["predict", str(run_dir), *extra, "--out", str(out), "--no-progress"]) == 0
+        assert (out / "class_map.tif").exists()
+
+
+def test_index_ranges_on_a_numpy_cube(tmp_path) -> None:
+    """--bands 0:4,10:16 on a .npy cube (no wavelengths, no bad-band list): 10 bands train."""
+    import numpy as np
+
+    cube, labels = _envi_scene(tmp_path)
+    np.save(tmp_path / "cube.npy", load_cube_data(cube))
+    argv = ["train", "--cube", str(tmp_path / "cube.npy"), "--labels", str(labels)]
+    argv += ["--model", "svm", "--split", "random:10", "--bands", "0:4,10:16"]
+    assert main([*argv, "--no-progress", "--out", str(tmp_path / "runs")]) == 0
+    (run_dir,) = (tmp_path / "runs").glob("cube/svm/*/seed0")
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["bands"] == [0, 1, 2, 3, 10, 11, 12, 13, 14, 15]
+    assert "wavelengths" not in record and record["bad_bands_dropped"] == 0
+
+
+def load_cube_data(path: Path) -> Any:
+    from mssfe.data.readers import load_cube
+
+    return load_cube(path).data

@@ -34,6 +34,7 @@ OPTION_NAMES: dict[str, dict[str, str]] = {
         "runtime.workers": "--workers",
         "runtime.precision": "--precision",
         "data.max_test": "--max-test",
+        "data.bands": "--bands",
         "seeds": "--seeds",
         "seed": "--seeds",
     },
@@ -250,6 +251,7 @@ def _train_config(args: argparse.Namespace) -> Any:
         "data.val_fraction": args.val_fraction,
         "data.pca_fit": args.pca_fit,
         "data.max_test": args.max_test,
+        "data.bands": args.bands,
         "optim.lr": args.lr,
         "optim.batch_size": args.batch_size,
         "optim.max_epochs": args.epochs,
@@ -265,6 +267,8 @@ def _train_config(args: argparse.Namespace) -> Any:
         overrides["data.download"] = False
     if args.no_augment:
         overrides["optim.augment"] = False
+    if args.keep_bad_bands:
+        overrides["data.keep_bad_bands"] = True
     if args.no_progress:
         overrides["runtime.progress"] = False
     if args.model and args.model != config.model:
@@ -624,6 +628,18 @@ def _add_train_parser(sub: Any) -> None:
         help="fit the PCA on every pixel of the scene (default) or on the training pixels",
     )
     p.add_argument("--max-test", type=int, help=MAX_TEST_HELP)
+    p.add_argument(
+        "--bands",
+        metavar="SPEC",
+        help="the cube's bands to use: positions 0:100,120:150 (half-open, as in Python) or "
+        "wavelengths 400nm:1300nm,1500nm:1800nm (from an ENVI header); recorded in config.toml, "
+        "so evaluate and predict take the same bands (default: all)",
+    )
+    p.add_argument(
+        "--keep-bad-bands",
+        action="store_true",
+        help="keep the bands an ENVI header's bad-band list (bbl) marks 0 (default: dropped)",
+    )
     p.add_argument("--no-augment", action="store_true", help="no random flips/rotations")
     p.add_argument("--recipe", help=RECIPE_HELP)
     p.add_argument(

@@ -11,7 +11,7 @@ import numpy as np
 
 from mssfe.data.patches import PatchDataset
 from mssfe.data.preprocess import Preprocessor, fit_preprocessor
-from mssfe.data.scenes import Scene, load_scene, load_user_scene
+from mssfe.data.scenes import Scene, load_scene, load_user_scene, select_scene_bands
 from mssfe.data.splits import (
     Split,
     UnlabelledPool,
@@ -136,23 +136,28 @@ def load_scene_for(
     download: bool | None = None,
     labels_only: bool = False,
 ) -> Scene:
-    """The scene a config names: the user's cube and labels, or a registered scene.
+    """The scene a config names: the user's cube and labels, or a registered scene, with the
+    bands the config selects (``data.bands``, less the file's bad bands unless
+    ``data.keep_bad_bands``).
 
-    Every caller that builds a scene from a config comes here. ``download`` overrides the
-    config's (a report never downloads); ``labels_only`` skips the cube of a registered scene.
+    Every caller that builds a scene from a config comes here, so training, resuming,
+    evaluating and predicting take the same bands. ``download`` overrides the config's (a
+    report never downloads); ``labels_only`` skips the cube of a registered scene.
     """
     d = config.data
     if d.cube is not None and d.labels is not None:
-        return load_user_scene(
+        scene = load_user_scene(
             d.cube, d.labels, var=d.var, labels_var=d.labels_var, nan_policy=d.nan_policy
         )
-    return load_scene(
-        d.scene,
-        data_dir=d.data_dir,
-        download=d.download if download is None else download,
-        labels_only=labels_only,
-        nan_policy=d.nan_policy,
-    )
+    else:
+        scene = load_scene(
+            d.scene,
+            data_dir=d.data_dir,
+            download=d.download if download is None else download,
+            labels_only=labels_only,
+            nan_policy=d.nan_policy,
+        )
+    return select_scene_bands(scene, d.bands, keep_bad=d.keep_bad_bands, name="data.bands")
 
 
 def prepare_data(

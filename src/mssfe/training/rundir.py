@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mssfe.data.preprocess import Preprocessor
+from mssfe.data.scenes import Scene
 from mssfe.data.splits import Split
 from mssfe.errors import ConfigError, DataError, MssfeError
 from mssfe.evaluation.metrics import Metrics, Summary, format_pm
@@ -188,7 +189,10 @@ class MetricsRecord:
 @dataclass(frozen=True, kw_only=True)
 class RunRecord:
     """run.json: a run's provenance (seed, resolved config, packages, commit, machine, data
-    checksums, wall time)."""
+    checksums, wall time) and the bands it was trained on: ``n_source_bands`` in the file,
+    ``bands`` the positions kept when not all were (a band spec, an ENVI bad-band list),
+    ``wavelengths`` in nm of the bands trained on when the file gives them, and how many bad
+    bands were dropped."""
 
     format_version: int = RECORD_FORMAT_VERSION
     seed: int
@@ -199,25 +203,38 @@ class RunRecord:
     data: Mapping[str, Any] = field(default_factory=dict)
     wall_time_s: float | None = None
     finished: str | None = None
+    n_source_bands: int | None = None
+    bands: tuple[int, ...] | None = None
+    wavelengths: tuple[float, ...] | None = None
+    bad_bands_dropped: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of_run(
-        cls, config: ResolvedRunConfig, sources: Mapping[str, Any], wall_time_s: float | None
+        cls, config: ResolvedRunConfig, scene: Scene, wall_time_s: float | None
     ) -> RunRecord:
+        chosen = scene.bands
         return cls(
             seed=config.seed,
             config=config_to_dict(config),
             packages=package_versions(),
             git_commit=git_commit(),
             machine=machine(),
-            data=sources,
+            data=scene.sources,
             wall_time_s=wall_time_s,
             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            n_source_bands=chosen.n_source if chosen is not None else scene.n_bands,
+            bands=None if chosen is None else tuple(int(i) for i in chosen.indices),
+            wavelengths=None
+            if scene.wavelengths is None
+            else tuple(round(float(w), 4) for w in scene.wavelengths),
+            bad_bands_dropped=None if chosen is None else chosen.n_bad_dropped,
         )
 
     def to_json(self) -> dict[str, Any]:
-        return record_to_json(self)
+        return record_to_json(
+            self, drop_none=("n_source_bands", "bands", "wavelengths", "bad_bands_dropped")
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -550,7 +567,7 @@ def write_metrics(
 ) -> MetricsRecord:
     """Write a finished run's metrics (with ``fields``: timings, fit details) and provenance."""
     record = MetricsRecord.of_run(config, data, metrics, **fields)
-    run.write_results(record, RunRecord.of_run(config, data.scene.sources, record.train_seconds))
+    run.write_results(record, RunRecord.of_run(config, data.scene, record.train_seconds))
     return record
 
 

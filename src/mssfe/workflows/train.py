@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mssfe.data.scenes import Scene
+from mssfe.data.scenes import Scene, select_scene_bands
 from mssfe.errors import ConfigError
 from mssfe.evaluation.metrics import Summary, aggregate
 from mssfe.training.config import MAX_SEED, RunConfig, load_config, with_overrides
@@ -59,7 +59,11 @@ def train_seeds(
     seed would train once and count twice in the mean).
     """
     seeds = list(check_seeds(seeds, "seeds", max_val=MAX_SEED))
-    scene = scene if scene is not None else load_scene_for(config)  # once for every seed
+    if scene is None:
+        scene = load_scene_for(config)  # once for every seed
+    else:  # a scene given in Python takes the config's bands too (once: a selection is kept)
+        d = config.data
+        scene = select_scene_bands(scene, d.bands, keep_bad=d.keep_bad_bands, name="data.bands")
     results = []
     for seed in seeds:
         cfg = replace(config, seed=seed)
@@ -126,6 +130,9 @@ def run_config(
         "var": "data.var",
         "labels_var": "data.labels_var",
         "nan_policy": "data.nan_policy",
+        "max_test": "data.max_test",
+        "bands": "data.bands",
+        "keep_bad_bands": "data.keep_bad_bands",
         "optimizer": "optim.optimizer",
         "lr": "optim.lr",
         "weight_decay": "optim.weight_decay",
@@ -178,7 +185,8 @@ def train(
     ``epochs``, ``patience``, ``lr``, ``batch_size``, ``val_fraction``, ``pca_fit``,
     ``augment``, ``device``, ``precision``, ``threads``, ``workers``, ``progress``,
     ``data_dir``, ``download``, ``cube``, ``labels``, ``var``, ``labels_var``,
-    ``nan_policy``, ``optimizer``, ``weight_decay``, ``scheduler``; ``recipe`` as
+    ``nan_policy``, ``max_test``, ``bands`` (``"0:100,120:150"`` or ``"400nm:1300nm"``),
+    ``keep_bad_bands``, ``optimizer``, ``weight_decay``, ``scheduler``; ``recipe`` as
     ``--recipe`` (``"mssfe"``, docs/recipes.md). Runs go to
     ``out/<scene>/<model>/<split>/seed<N>``; finished runs there are kept and interrupted ones
     resumed, so calling again continues where it stopped.
