@@ -45,7 +45,7 @@ def run(layout: str, args: argparse.Namespace, out: Path) -> list[float]:
         "--patience",
         str(args.epochs + 1),
         "--no-progress",
-        "--seeds",
+        "--seed",
         "0",
         "--out",
         str(out),

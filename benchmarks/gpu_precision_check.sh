@@ -18,7 +18,7 @@ echo "|---|---|---|---|---|" | tee -a "$OUT/precision.md"
 for model in $MODELS; do
   for p in $PRECISIONS; do
     root="$OUT/runs/$model-$p"
-    if ! $MSSFE train --scene SalinasA --model "$model" --split random:0.1 --seeds 0 \
+    if ! $MSSFE train --scene SalinasA --model "$model" --split random:0.1 --seed 0 \
         --epochs "$EPOCHS" --patience "$EPOCHS" --device "$DEVICE" --precision "$p" \
         --no-progress --out "$root" > "$root.log" 2>&1; then
       echo "| $model | $p | train failed: $(tail -1 "$root.log") | | |" | tee -a "$OUT/precision.md"

@@ -33,9 +33,12 @@ OPTION_NAMES: dict[str, dict[str, str]] = {
         "runtime.threads": "--threads",
         "runtime.workers": "--workers",
         "runtime.precision": "--precision",
+        "data.max_test": "--max-test",
+        "data.bands": "--bands",
         "seeds": "--seeds",
         "seed": "--seeds",
     },
+    "evaluate": {"max_test": "--max-test"},
     "benchmark": {
         "seeds": "--seeds",
         "max_epochs": "--epochs",
@@ -58,11 +61,84 @@ OPTION_NAMES: dict[str, dict[str, str]] = {
 }
 
 
-def _add_data_options(p: argparse.ArgumentParser) -> None:
+class _SeedsAction(argparse.Action):
+    """``--seeds N`` (a count: seeds 0..N-1) and ``--seed S [S ...]`` (these seeds) set one
+    value, the one given last; which of the two was typed is kept to name it in errors."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if option_string == "--seeds":
+            if len(values) != 1:  # the old spelling of a list: say what to type instead
+                listed = " ".join(str(v) for v in values)
+                parser.error(
+                    f"--seeds takes one count N (trains seeds 0..N-1), got {listed}; "
+                    f"to name the seeds, use --seed {listed}"
+                )
+            values = values[0]
+        setattr(namespace, self.dest, values)
+        namespace.seeds_option = option_string
+
+
+def _add_seed_options(p: argparse.ArgumentParser, default: int | list[int]) -> None:
+    p.add_argument(
+        "--seeds",
+        dest="seeds",
+        type=int,
+        nargs="+",
+        action=_SeedsAction,
+        metavar="N",
+        help="how many seeds: 0, 1, ..., N-1 (one run each; mean ± std over them)",
+    )
+    p.add_argument(
+        "--seed",
+        dest="seeds",
+        type=int,
+        nargs="+",
+        action=_SeedsAction,
+        metavar="S",
+        help=f"these seeds, e.g. --seed 3 or --seed 0 7 9 (default: --seeds/--seed {default})",
+    )
+    p.set_defaults(seeds=default, seeds_option=None)
+
+
+def _global_options(*, after_command: bool) -> argparse.ArgumentParser:
+    """``--debug`` and ``--data-dir``: accepted before the command (the top-level parser) and
+    after it (each command's parser). After it their default is SUPPRESS, so a command's
+    parser leaves the value given before the command as it is."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS if after_command else False,
+        help="show the full traceback on errors",
+    )
     p.add_argument(
         "--data-dir",
+        default=argparse.SUPPRESS if after_command else None,
         help="directory searched first for scene files (then $MSSFE_DATA_DIR, then the user cache)",
     )
+    return p
+
+
+def _command(sub: Any, name: str, summary: str, example: str) -> argparse.ArgumentParser:
+    """A command's parser: its one-line summary, the global options and a runnable example
+    (the epilog; tests/test_cli.py parses every one)."""
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=summary[0].upper() + summary[1:] + ".",
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_global_options(after_command=True)],
+    )
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-download", action="store_true", help="never download missing scene files")
 
 
@@ -174,6 +250,8 @@ def _train_config(args: argparse.Namespace) -> Any:
         "data.nan_policy": args.nan_policy,
         "data.val_fraction": args.val_fraction,
         "data.pca_fit": args.pca_fit,
+        "data.max_test": args.max_test,
+        "data.bands": args.bands,
         "optim.lr": args.lr,
         "optim.batch_size": args.batch_size,
         "optim.max_epochs": args.epochs,
@@ -189,6 +267,8 @@ def _train_config(args: argparse.Namespace) -> Any:
         overrides["data.download"] = False
     if args.no_augment:
         overrides["optim.augment"] = False
+    if args.keep_bad_bands:
+        overrides["data.keep_bad_bands"] = True
     if args.no_progress:
         overrides["runtime.progress"] = False
     if args.model and args.model != config.model:
@@ -214,7 +294,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     results, summary = train_seeds(config, args.seeds, args.out)
     records = [RunDir(r.run_dir).read_metrics() for r in results]
     tag = " (simulated)" if records[0].simulated else ""
-    print(f"{records[0].scene}{tag}, {config.model}, split {config.data.split}, seeds {args.seeds}")
+    seeds = [r.seed for r in records]
+    print(f"{records[0].scene}{tag}, {config.model}, split {config.data.split}, seeds {seeds}")
     print(records[0].recipe_text())
     for note in records[0].split_notes:  # e.g. a class smaller than the requested count
         print(f"note: {note}")
@@ -244,7 +325,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.workflows.evaluate import evaluate
 
-    done = evaluate(args.run_dir, tta=args.tta)
+    done = evaluate(args.run_dir, tta=args.tta, max_test=args.max_test, data_dir=args.data_dir)
     print(done.record.recipe_text())
     _print_metrics(done.metrics)
     for name, acc in zip(done.class_names, done.metrics.per_class, strict=False):
@@ -343,21 +424,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+RUN_EXAMPLE = "runs/SalinasA/ms2fenet/random-5/seed0"
+
+
 def _add_predict_report_parsers(sub: Any) -> None:
-    p = sub.add_parser(
-        "predict", help="classify every pixel of a scene or cube with trained run(s)"
+    p = _command(
+        sub,
+        "predict",
+        "classify every pixel of a scene or cube with trained run(s)",
+        f"mssfe predict {RUN_EXAMPLE} --cube my_cube.hdr --out my_map --confidence",
     )
     p.add_argument("run_dir", help="a run directory (config.toml, preprocessor.npz, best.pt)")
     p.add_argument(
         "--runs", nargs="+", metavar="RUN_DIR", help="more runs: probabilities are averaged"
     )
     p.add_argument("--scene", help="registered scene (default: the run's own scene)")
-    p.add_argument("--cube", help="your own cube file instead of --scene (its CRS is kept)")
+    p.add_argument(
+        "--cube",
+        help="your own cube file instead of --scene (its CRS is kept; the run's bands are taken)",
+    )
     p.add_argument("--var", help="variable of the cube inside a .mat/.npz file")
-    p.add_argument("--data-dir", help="directory searched first for scene files")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--tile-rows", type=int, default=32, help="rows per streamed tile")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=256, help="patches per forward pass")
     p.add_argument(
         "--confidence", action="store_true", help="also write the max-probability raster"
     )
@@ -367,18 +456,26 @@ def _add_predict_report_parsers(sub: Any) -> None:
         help="also write per-class probabilities (probabilities.tif, one band per class)",
     )
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_tta_option(p)
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("report", help="HTML + Markdown report of a run, seed group or benchmark")
+    p = _command(
+        sub,
+        "report",
+        "HTML + Markdown report of a run, seed group or benchmark",
+        "mssfe report runs/SalinasA/ms2fenet/random-5 --no-maps --out report",
+    )
     p.add_argument("path", help="run directory, directory with summary.json, or with results.json")
     p.add_argument("--out", help="output directory (default: PATH/report)")
     p.add_argument("--no-maps", action="store_true", help="skip the full-scene classification maps")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser(
-        "compare", help="where one model wins and loses across benchmark tables (paired by seed)"
+    p = _command(
+        sub,
+        "compare",
+        "where one model wins and loses across benchmark tables (paired by seed)",
+        "mssfe compare bench_random bench_disjoint --reference ms2fenet --figure paired.png",
     )
     p.add_argument("tables", nargs="+", help="benchmark --out directories or their results.json")
     p.add_argument("--reference", default="ms2fenet", help="the model whose standing is shown")
@@ -430,9 +527,21 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_TEST_HELP = (
+    "test on a stratified random subset of at most N test pixels (every class keeps its share; "
+    "the seed draws it; recorded with the metrics; default: all test pixels)"
+)
+
+
 def _add_benchmark_parser(sub: Any) -> None:
-    p = sub.add_parser("benchmark", help="every (scene, model, seed) under one protocol, one table")
-    p.add_argument("--scenes", nargs="+", required=True)
+    p = _command(
+        sub,
+        "benchmark",
+        "every (scene, model, seed) under one protocol, one table",
+        "mssfe benchmark --scenes SalinasA --models svm ms2fenet --split random:5 disjoint "
+        "--seeds 3 --max-test 2000 --out bench",
+    )
+    p.add_argument("--scenes", nargs="+", required=True, help="registered scene names")
     p.add_argument(
         "--models",
         nargs="+",
@@ -445,7 +554,7 @@ def _add_benchmark_parser(sub: Any) -> None:
         default=["random:0.1"],
         help="protocols or presets: standard, pavia, limited (random:5/10/20), disjoint",
     )
-    p.add_argument("--seeds", type=int, default=5, help="number of seeds (0..N-1)")
+    _add_seed_options(p, 5)
     p.add_argument(
         "--recipe",
         nargs="+",
@@ -453,7 +562,7 @@ def _add_benchmark_parser(sub: Any) -> None:
         metavar="RECIPE",
         help=RECIPE_HELP + "; several run side by side on the same splits",
     )
-    p.add_argument("--out", default="benchmark")
+    p.add_argument("--out", default="benchmark", help="output directory of the table and runs")
     p.add_argument("--epochs", type=int, help="max epochs, the same for every network")
     p.add_argument(
         "--patience", type=int, help="early-stopping patience, the same for every network"
@@ -466,8 +575,7 @@ def _add_benchmark_parser(sub: Any) -> None:
     p.add_argument(
         "--max-test",
         type=int,
-        help="test on a stratified random subset of at most N test pixels per (scene, split, "
-        "seed), the same for every model (default: all test pixels)",
+        help=MAX_TEST_HELP + "; per (scene, split, seed), the same pixels for every model",
     )
     p.add_argument(
         "--guard-patch",
@@ -475,10 +583,9 @@ def _add_benchmark_parser(sub: Any) -> None:
         help="size the disjoint guard band for an N x N patch (default: the largest patch of "
         "the compared models); lets a table of some models test on the pixels of a full table",
     )
-    p.add_argument("--threads", type=int)
-    p.add_argument("--device")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--data-dir")
+    p.add_argument("--threads", type=int, help="torch threads per cell (default: all cores)")
+    p.add_argument("--device", help="auto | cpu | cuda | mps")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--jobs",
         type=int,
@@ -488,67 +595,52 @@ def _add_benchmark_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_benchmark)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mssfe", description="Hyperspectral image classification with MS²FENet and baselines."
+def _add_train_parser(sub: Any) -> None:
+    p = _command(
+        sub,
+        "train",
+        "train and evaluate a model over one or more seeds",
+        "mssfe train --scene SalinasA --model ms2fenet --split random:5 --seeds 5 --recipe mssfe",
     )
-    parser.add_argument("--version", action="version", version=f"mssfe {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    p = sub.add_parser("scenes", help="list known scenes and whether their files are present")
-    p.add_argument("--data-dir")
-    p.set_defaults(func=cmd_scenes)
-
-    p = sub.add_parser(
-        "split", help="make a train/validation/test split and print per-class counts"
-    )
-    p.add_argument("--scene", required=True)
-    p.add_argument(
-        "--split",
-        default="random:0.1",
-        help="random:RATIO | random:COUNT | disjoint[:RATIO] | file:PATH",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--patch-size",
-        type=int,
-        default=15,
-        help="patch size for the leakage measure and disjoint guard band",
-    )
-    p.add_argument("--val-fraction", type=float, default=0.1)
-    p.add_argument("--out", help="save the split (.npz)")
-    _add_data_options(p)
-    p.set_defaults(func=cmd_split)
-
-    p = sub.add_parser("info", help="layer table, parameter count and FLOPs per pixel of a model")
-    p.add_argument("model")
-    p.add_argument("--scene", default="IndianPines")
-    p.add_argument(
-        "--model-arg", action="append", metavar="KEY=VALUE", help="model option, e.g. partitions=2"
-    )
-    p.add_argument("--patch-size", type=int, help="the model's patch side (= patch_size=N)")
-    p.set_defaults(func=cmd_info)
-
-    p = sub.add_parser("train", help="train and evaluate a model over one or more seeds")
     p.add_argument("--config", help="TOML config file; command-line options override it")
-    p.add_argument("--scene")
-    p.add_argument("--model")
+    p.add_argument("--scene", help="registered scene name (mssfe scenes lists them)")
+    p.add_argument("--model", help="model name (mssfe info MODEL describes one)")
     p.add_argument(
         "--model-arg", action="append", metavar="KEY=VALUE", help="model option, e.g. partitions=2"
     )
     p.add_argument("--patch-size", type=int, help="the model's patch side (= patch_size=N)")
-    p.add_argument("--split")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--split", help=SPLIT_HELP)
+    _add_seed_options(p, [0])
     p.add_argument("--out", default="runs", help="root directory of run directories")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--patience", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--val-fraction", type=float)
-    p.add_argument("--pca-fit", choices=["scene", "train"])
-    p.add_argument("--no-augment", action="store_true")
+    p.add_argument("--epochs", type=int, help="max epochs (default: the model's)")
+    p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
+    p.add_argument("--lr", type=float, help="learning rate (default: the model's)")
+    p.add_argument("--batch-size", type=int, help="training batch size (default: the model's)")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        help="share of each class's labelled pixels held out to validate (default 0.1)",
+    )
+    p.add_argument(
+        "--pca-fit",
+        choices=["scene", "train"],
+        help="fit the PCA on every pixel of the scene (default) or on the training pixels",
+    )
+    p.add_argument("--max-test", type=int, help=MAX_TEST_HELP)
+    p.add_argument(
+        "--bands",
+        metavar="SPEC",
+        help="the cube's bands to use: positions 0:100,120:150 (half-open, as in Python) or "
+        "wavelengths 400nm:1300nm,1500nm:1800nm (from an ENVI header); recorded in config.toml, "
+        "so evaluate and predict take the same bands (default: all)",
+    )
+    p.add_argument(
+        "--keep-bad-bands",
+        action="store_true",
+        help="keep the bands an ENVI header's bad-band list (bbl) marks 0 (default: dropped)",
+    )
+    p.add_argument("--no-augment", action="store_true", help="no random flips/rotations")
     p.add_argument("--recipe", help=RECIPE_HELP)
     p.add_argument(
         "--ssl",
@@ -557,29 +649,108 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_tta_option(p)
     p.add_argument("--device", help="auto | cpu | cuda | mps")
-    p.add_argument("--precision", choices=["32", "bf16", "16"])
-    p.add_argument("--threads", type=int)
+    p.add_argument(
+        "--precision", choices=["32", "bf16", "16"], help="float precision on GPU (default 32)"
+    )
+    p.add_argument("--threads", type=int, help="torch threads (default: all cores)")
     p.add_argument(
         "--workers",
         type=int,
         help="DataLoader worker processes (default: 0 on CPU, up to 4 on GPU)",
     )
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_data_options(p)
     _add_user_cube_options(p)
     p.set_defaults(func=cmd_train)
 
+
+SPLIT_HELP = (
+    "random:RATIO | random:N (N labelled pixels per class, validation included: README) | "
+    "disjoint[:RATIO] | file:PATH"
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mssfe",
+        description="Hyperspectral image classification with MS²FENet and baselines.",
+        epilog="--debug and --data-dir go before or after the command; "
+        "mssfe COMMAND --help shows a command's options and an example",
+        parents=[_global_options(after_command=False)],
+    )
+    parser.add_argument("--version", action="version", version=f"mssfe {__version__}")
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", help="what to do (mssfe COMMAND --help: its options)"
+    )
+
+    p = _command(
+        sub,
+        "scenes",
+        "list known scenes and whether their files are present",
+        "mssfe scenes --data-dir ~/hsi-data",
+    )
+    p.set_defaults(func=cmd_scenes)
+
+    p = _command(
+        sub,
+        "split",
+        "make a train/validation/test split and print per-class counts",
+        "mssfe split --scene IndianPines --split random:10 --seed 0 --out split.npz",
+    )
+    p.add_argument("--scene", required=True, help="registered scene name")
+    p.add_argument("--split", default="random:0.1", help=SPLIT_HELP)
+    p.add_argument("--seed", type=int, default=0, help="the seed that draws the split")
+    p.add_argument(
+        "--patch-size",
+        type=int,
+        default=15,
+        help="patch size for the leakage measure and disjoint guard band",
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="share of each class's labelled pixels held out to validate",
+    )
+    p.add_argument("--out", help="save the split (.npz)")
+    _add_data_options(p)
+    p.set_defaults(func=cmd_split)
+
+    p = _command(
+        sub,
+        "info",
+        "layer table, parameter count and FLOPs per pixel of a model",
+        "mssfe info ms2fenet --scene PaviaU --patch-size 11",
+    )
+    p.add_argument("model", help="model name, e.g. ms2fenet, ssftt, svm")
+    p.add_argument(
+        "--scene", default="IndianPines", help="scene whose bands and classes size the model"
+    )
+    p.add_argument(
+        "--model-arg", action="append", metavar="KEY=VALUE", help="model option, e.g. partitions=2"
+    )
+    p.add_argument("--patch-size", type=int, help="the model's patch side (= patch_size=N)")
+    p.set_defaults(func=cmd_info)
+
+    _add_train_parser(sub)
     _add_benchmark_parser(sub)
 
-    p = sub.add_parser(
-        "evaluate", help="recompute test metrics of a run from its checkpoint and split"
+    p = _command(
+        sub,
+        "evaluate",
+        "recompute test metrics of a run from its checkpoint and split",
+        f"mssfe evaluate {RUN_EXAMPLE} --max-test 2000",
     )
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", help="a finished run directory (config.toml, best.pt, split.npz)")
+    p.add_argument("--max-test", type=int, help=MAX_TEST_HELP)
     _add_tta_option(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser(
-        "simulate", help="simulate a scene on a real label layout with measured spectra"
+    p = _command(
+        sub,
+        "simulate",
+        "simulate a scene on a real label layout with measured spectra",
+        "mssfe simulate --layout IndianPines --seed 1 --out ip-sim.npz",
     )
     p.add_argument(
         "--layout",
@@ -601,15 +772,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="tile and jitter the layout into a K-times larger scene",
     )
     p.add_argument("--difficulty", type=float, help="override the calibrated difficulty")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="output file (.npz)")
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser(
-        "demo", help="train MS²FENet on the embedded Salinas-A (quick configuration)"
+    p = _command(
+        sub,
+        "demo",
+        "train MS²FENet on the embedded Salinas-A (quick configuration)",
+        "mssfe demo --epochs 5 --out runs/demo",
     )
-    p.add_argument("--out", default="runs/demo")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/demo", help="run directory")
+    p.add_argument("--epochs", type=int, default=None, help="max epochs (default: 30)")
+    p.add_argument("--seed", type=int, default=0, help="the seed of the split and training")
     p.add_argument("--recipe", default="paper", help=RECIPE_HELP)
     p.set_defaults(func=cmd_demo)
     _add_predict_report_parsers(sub)
@@ -627,9 +801,11 @@ def _show_warning(
     print(f"mssfe: warning: {message}", file=file or sys.stderr)
 
 
-def _as_typed(exc: MssfeError, command: str) -> MssfeError:
+def _as_typed(exc: MssfeError, args: argparse.Namespace) -> MssfeError:
     """The error naming the option the user typed (``--lr``) rather than its config field."""
-    names = OPTION_NAMES.get(command, {})
+    names = dict(OPTION_NAMES.get(args.command, {}))
+    if getattr(args, "seeds_option", None):  # --seeds N or --seed S ...: the one typed
+        names["seeds"] = names["seed"] = args.seeds_option
     if isinstance(exc, ConfigError) and exc.field in names and exc.file is None:
         return exc.renamed(names[exc.field])
     return exc
@@ -650,7 +826,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MssfeError as exc:
         if args.debug:
             raise
-        print(f"mssfe: error: {_as_typed(exc, args.command)}", file=sys.stderr)
+        print(f"mssfe: error: {_as_typed(exc, args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

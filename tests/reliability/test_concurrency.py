@@ -18,7 +18,7 @@ from mssfe.utils.lock import LOCK_FILE, DirectoryBusyError, directory_lock
 
 TRAIN = ["train", "--scene", "SalinasA", "--model", "ms2fenet", "--model-arg", "patch_size=9",
          "--model-arg", "n_components=10", "--split", "random:0.4", "--patience", "50",
-         "--batch-size", "16", "--threads", "1", "--no-progress", "--seeds", "0"]  # fmt: skip
+         "--batch-size", "16", "--threads", "1", "--no-progress", "--seed", "0"]  # fmt: skip
 RUN = Path("SalinasA/ms2fenet/random-0.4/seed0")
 
 

@@ -27,7 +27,7 @@ from mssfe.utils.atomic import atomic_write_json
 TRAIN = ["train", "--scene", "SalinasA", "--model", "ms2fenet", "--model-arg", "patch_size=9",
          "--model-arg", "n_components=12", "--split", "random:10", "--epochs", "6",
          "--patience", "10", "--batch-size", "16", "--threads", "1", "--no-progress",
-         "--seeds", "0"]  # fmt: skip
+         "--seed", "0"]  # fmt: skip
 RUN = Path("SalinasA/ms2fenet/random-10/seed0")
 
 

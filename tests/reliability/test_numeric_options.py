@@ -45,9 +45,10 @@ def assert_option_error(result, line: str) -> None:
         (("--val-fraction", "1"), "--val-fraction: expected a finite float >= 0 and < 1, got 1.0"),
         (("--threads", "0"), "--threads: expected an int >= 1, got 0"),
         (("--workers", "-1"), "--workers: expected an int >= 0, got -1"),
-        (("--seeds", "0", "0", "1"),
-         "--seeds: expected distinct values, got [0, 0, 1] ([0] repeated)"),
-        (("--seeds", "-1"), "--seeds: expected an int >= 0 and <= 4294967295, got -1"),
+        (("--seed", "0", "0", "1"),
+         "--seed: expected distinct values, got [0, 0, 1] ([0] repeated)"),
+        (("--seed", "-1"), "--seed: expected an int >= 0 and <= 4294967295, got -1"),
+        (("--seeds", "0"), "--seeds: expected an int >= 1, got 0"),
     ],
 )  # fmt: skip
 def test_train_refuses_a_bad_number_before_training(cli, tiny, extra, line) -> None:

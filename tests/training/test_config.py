@@ -110,3 +110,20 @@ def test_a_run_directory_written_before_keeps_matching(tmp_path: Path) -> None:
     RunDir(run_dir).check_same_config(asked)  # no error
     with pytest.raises(ConfigError, match=r"another configuration: data\.split"):
         RunDir(run_dir).check_same_config(RunConfig(model="svm", data=DataConfig(split="random:6")))
+
+
+def test_a_band_spec_is_checked_when_the_config_is_made(tmp_path) -> None:
+    """data.bands is part of the run's config: a malformed spec fails before any data loads,
+    naming the file, the field and the part."""
+    import pytest
+
+    from mssfe.errors import ConfigError
+    from mssfe.training.config import load_config
+
+    path = tmp_path / "run.toml"
+    path.write_text('[data]\nbands = "0:100,400nm"\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: data.bands: band spec '0:100,400nm', part '400nm'")
+    path.write_text('[data]\nbands = "0:100,400nm:900nm"\nkeep_bad_bands = true\n')
+    assert load_config(path).data.bands == "0:100,400nm:900nm"

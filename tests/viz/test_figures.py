@@ -65,6 +65,22 @@ def test_scene_panels_show_five_views_and_flag_simulation(simulated: bool) -> No
     close(fig)
 
 
+def test_false_colour_panel_names_its_bands_by_wavelength_when_known() -> None:
+    """A scene with wavelengths (an ENVI header's, of the bands kept) labels the false-colour
+    bands in nm; one without names their positions."""
+    from dataclasses import replace
+
+    scene = _scene()
+    pred = np.where(scene.labels > 0, scene.labels, 1)
+    fig = figure_scene_panels(scene, pred)
+    assert "False colour\nbands 4, 2, 1" in _texts(fig)
+    close(fig)
+    with_nm = replace(scene, wavelengths=np.array([450.0, 550.0, 650.0, 800.0, 1650.0]))
+    fig = figure_scene_panels(with_nm, pred)
+    assert "False colour\nR 1650 nm, G 650 nm, B 550 nm" in _texts(fig)
+    close(fig)
+
+
 def test_error_map_codes_and_accuracy() -> None:
     from mssfe.data.splits import Split
 

@@ -50,6 +50,7 @@ class Cube:
     transform: Transform | None = None  # rasterio affine (a, b, c, d, e, f)
     wavelengths: np.ndarray | None = None  # (B,) nm, from an ENVI header when present
     valid: np.ndarray | None = None  # (H, W) bool, False where the file says no data; None: all
+    good_bands: np.ndarray | None = None  # (B,) bool, False for an ENVI bbl's bad bands
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -80,6 +81,7 @@ class _Contents:
     crs: str | None = None
     transform: Transform | None = None
     wavelengths: np.ndarray | None = None
+    good_bands: np.ndarray | None = None  # (B,) bool: False where the file marks a bad band
     valid: np.ndarray | None = None  # (H, W) bool: False where the file marks no data
     nodata: str | None = None  # how the file marks it, for messages ("nodata=-9999", "mask")
 
@@ -120,6 +122,7 @@ def load_cube(path: str | Path, var: str | None = None, *, nan_policy: NanPolicy
         transform=contents.transform,
         wavelengths=contents.wavelengths,
         valid=valid,
+        good_bands=contents.good_bands,
     )
 
 
@@ -368,7 +371,8 @@ def _read_envi(file: Path) -> _Contents:
     crs, transform = _envi_georef(file, image)
     return _single(
         data,
-        wavelengths=_envi_wavelengths(image),
+        wavelengths=_envi_wavelengths(file, image),
+        good_bands=_envi_good_bands(file, image),
         crs=crs,
         transform=transform,
         valid=valid,
@@ -438,16 +442,45 @@ def _check_envi_size(file: Path, image: Any) -> None:
         )
 
 
-def _envi_wavelengths(image: Any) -> np.ndarray | None:
-    """Band centres in nm; headers in micrometres are converted."""
+def _envi_wavelengths(file: Path, image: Any) -> np.ndarray | None:
+    """Band centres in nm (the header's ``wavelength``); headers in micrometres are converted."""
     centers = image.bands.centers
     if not centers:
         return None
     values = np.asarray(centers, dtype=np.float64)
+    if values.shape != (image.nbands,):
+        raise DataError(
+            "one wavelength per band",
+            file=file,
+            field="wavelength",
+            expected=f"{image.nbands} values",
+            got=f"{values.size} values",
+        )
     units = str(image.metadata.get("wavelength units", "")).strip().lower()
     if units in ("micrometers", "micrometres", "micrometer", "micrometre", "um", "µm", "microns"):
         values = values * 1000.0
     return values
+
+
+def _envi_good_bands(file: Path, image: Any) -> np.ndarray | None:
+    """The header's bad-band list ``bbl`` as ``(B,)`` bool, True for a good band (1)."""
+    raw = image.metadata.get("bbl")
+    if raw is None:
+        return None
+    items = raw if isinstance(raw, list) else str(raw).strip("{} ").split(",")
+    try:
+        values = np.asarray([float(str(v).strip()) for v in items])
+    except ValueError:
+        values = np.zeros(0)
+    if values.shape != (image.nbands,) or not np.isin(values, (0.0, 1.0)).all():
+        raise DataError(
+            "unreadable ENVI bad-band list",
+            file=file,
+            field="bbl",
+            expected=f"{image.nbands} values, each 0 (bad) or 1 (good)",
+            got=repr(raw)[:120],
+        )
+    return values == 1.0
 
 
 # ---------------------------------------------------------------------------------------------

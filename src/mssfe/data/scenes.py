@@ -8,12 +8,14 @@ colours, and where every byte came from (paths and SHA-256, or the simulator ver
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mssfe.data.bands import BandSelection, select_bands
 from mssfe.data.download import cache_dir
 from mssfe.data.embedded import embedded_dir
 from mssfe.data.registry import PALETTE, SCENES, SceneInfo, get_scene_info
@@ -37,8 +39,10 @@ class Scene:
     sources: dict[str, Any] = field(default_factory=dict)  # provenance: files, sha256, sim version
     crs: str | None = None
     transform: tuple[float, float, float, float, float, float] | None = None
-    wavelengths: np.ndarray | None = None
+    wavelengths: np.ndarray | None = None  # (B,) nm of the scene's bands
     valid: np.ndarray | None = None  # (H, W) bool: False where the cube file holds no data
+    good_bands: np.ndarray | None = None  # (B,) bool: False for a band the file marks bad
+    bands: BandSelection | None = None  # the file's bands kept (None: all, as stored)
 
     @property
     def n_classes(self) -> int:
@@ -125,7 +129,7 @@ def _load_registered(
         "labels": {"path": str(labels_path), "sha256": sha256_file(labels_path)}
     }
     cube = None
-    crs = transform = wavelengths = None
+    crs = transform = wavelengths = good_bands = None
     if not labels_only:
         if info.cube is None:
             raise DataError(f"scene '{info.name}' has no cube file in the registry")
@@ -140,6 +144,7 @@ def _load_registered(
             loaded.transform,
             loaded.wavelengths,
         )
+        good_bands = loaded.good_bands
         sources["cube"] = {"path": str(cube_path), "sha256": sha256_file(cube_path)}
     return Scene(
         name=info.name,
@@ -153,6 +158,7 @@ def _load_registered(
         crs=crs,
         transform=transform,
         wavelengths=wavelengths,
+        good_bands=good_bands,
     )
 
 
@@ -254,6 +260,48 @@ def load_user_scene(
         transform=cube.transform,
         wavelengths=cube.wavelengths,
         valid=cube.valid,
+        good_bands=cube.good_bands,
+    )
+
+
+def select_scene_bands(
+    scene: Scene, spec: str | None, *, keep_bad: bool = False, name: str = "bands"
+) -> Scene:
+    """``scene`` with the bands ``spec`` selects (None: all), its file's bad bands dropped
+    unless ``keep_bad`` (a warning says how many); the selection is kept in ``scene.bands``.
+
+    A scene whose bands were already selected, or loaded without its cube, is returned as it
+    is; so is one where nothing is to be dropped. The false-colour bands move to the nearest
+    kept band.
+    """
+    if scene.cube is None or scene.bands is not None:
+        return scene
+    if spec is None and (scene.good_bands is None or keep_bad or scene.good_bands.all()):
+        return scene
+    chosen = select_bands(
+        scene.n_bands,
+        spec,
+        wavelengths=scene.wavelengths,
+        good=scene.good_bands,
+        keep_bad=keep_bad,
+        name=name,
+    )
+    if chosen.n_bad_dropped:
+        warnings.warn(
+            f"{scene.name}: dropped {chosen.n_bad_dropped} bad band(s) the file marks (ENVI "
+            "bbl); keep them with --keep-bad-bands (data.keep_bad_bands = true)",
+            UserWarning,
+            stacklevel=2,
+        )
+    idx = chosen.indices
+    rgb = tuple(int(np.abs(idx - b).argmin()) for b in scene.rgb_bands)
+    return replace(
+        scene,
+        cube=np.ascontiguousarray(scene.cube[:, :, idx]),
+        wavelengths=chosen.wavelengths,
+        good_bands=None if scene.good_bands is None else scene.good_bands[idx],
+        rgb_bands=(rgb[0], rgb[1], rgb[2]),
+        bands=chosen,
     )
 
 

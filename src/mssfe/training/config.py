@@ -20,6 +20,7 @@ from typing import Any
 
 import tomli_w
 
+from mssfe.data.bands import parse_band_spec
 from mssfe.data.splits import parse_split
 from mssfe.errors import ConfigError
 from mssfe.models import make_config
@@ -56,9 +57,17 @@ class DataConfig:
     labels_var: str | None = None
     nan_policy: str = "raise"
     download: bool = True
+    # test on a stratified random subset of at most this many test pixels (None: all of them)
+    max_test: int | None = None
+    # the cube's bands a run uses: "0:100,120:150" (positions) or "400nm:1300nm" (None: all)
+    bands: str | None = None
+    keep_bad_bands: bool = False  # keep the bands an ENVI header's bbl marks bad
 
     def __post_init__(self) -> None:
         parse_split(self.split)  # a malformed protocol fails here, not after the scene loaded
+        check_optional_scalar(self.max_test, "max_test", int, min_val=1)
+        if self.bands is not None:
+            parse_band_spec(self.bands, "bands")  # its form; the cube checks its ranges
         check_scalar(
             self.val_fraction,
             "val_fraction",

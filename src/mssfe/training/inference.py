@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from torch import nn
 
 from mssfe.data.patches import N_DIHEDRAL, PatchDataset, dihedral
 from mssfe.data.scenes import Scene
+from mssfe.data.splits import subsample_test
 from mssfe.errors import MssfeError
 from mssfe.evaluation.metrics import Metrics, compute_metrics
 from mssfe.models import Fit, create_model, get_model_spec
@@ -155,12 +157,20 @@ def run_tta(run_dir: str | Path) -> bool:
 
 
 def evaluate_run(
-    run_dir: str | Path, *, scene: Scene | None = None, tta: bool | None = None
+    run_dir: str | Path,
+    *,
+    scene: Scene | None = None,
+    tta: bool | None = None,
+    max_test: int | None = None,
+    data_dir: str | Path | None = None,
 ) -> Metrics:
     """Recompute test metrics from a run's best checkpoint, split and preprocessing.
 
     ``tta`` None: as the run's recipe says (a run made before recipes: no test-time
-    augmentation); True/False: with or without the 8 flips/rotations averaged.
+    augmentation); True/False: with or without the 8 flips/rotations averaged. ``max_test``:
+    on a stratified random subset of at most that many of the run's test pixels (the run's
+    seed draws it: the same subset every time). ``data_dir``: where the scene is looked for
+    first.
     """
     run = RunDir(Path(run_dir))
     config = run.read_config()  # no [recipe] table: paper
@@ -170,8 +180,17 @@ def evaluate_run(
             f"pickled); its test metrics are in {run.metrics_file.name}"
         )
     device = resolve_device(config.runtime.device)
-    scene = scene if scene is not None else load_scene_for(config)
-    data = prepare_data(config, scene, run.read_split(), run.read_preprocessor())
+    if scene is None:
+        where = (
+            config
+            if data_dir is None
+            else replace(config, data=replace(config.data, data_dir=str(data_dir)))
+        )
+        scene = load_scene_for(where)
+    split = run.read_split()
+    if max_test is not None:
+        split = subsample_test(split, scene.labels, max_test, seed=config.seed)
+    data = prepare_data(config, scene, split, run.read_preprocessor())
     model = create_model(
         config.model, n_bands=data.features.shape[2], n_classes=scene.n_classes, **config.model_args
     ).to(device)

@@ -11,8 +11,14 @@ import numpy as np
 
 from mssfe.data.patches import PatchDataset
 from mssfe.data.preprocess import Preprocessor, fit_preprocessor
-from mssfe.data.scenes import Scene, load_scene, load_user_scene
-from mssfe.data.splits import Split, UnlabelledPool, make_split, unlabelled_pool
+from mssfe.data.scenes import Scene, load_scene, load_user_scene, select_scene_bands
+from mssfe.data.splits import (
+    Split,
+    UnlabelledPool,
+    make_split,
+    subsample_test,
+    unlabelled_pool,
+)
 from mssfe.errors import ConfigError
 from mssfe.models import Fit, get_model_spec, input_needs, make_config
 from mssfe.training.config import (
@@ -130,23 +136,28 @@ def load_scene_for(
     download: bool | None = None,
     labels_only: bool = False,
 ) -> Scene:
-    """The scene a config names: the user's cube and labels, or a registered scene.
+    """The scene a config names: the user's cube and labels, or a registered scene, with the
+    bands the config selects (``data.bands``, less the file's bad bands unless
+    ``data.keep_bad_bands``).
 
-    Every caller that builds a scene from a config comes here. ``download`` overrides the
-    config's (a report never downloads); ``labels_only`` skips the cube of a registered scene.
+    Every caller that builds a scene from a config comes here, so training, resuming,
+    evaluating and predicting take the same bands. ``download`` overrides the config's (a
+    report never downloads); ``labels_only`` skips the cube of a registered scene.
     """
     d = config.data
     if d.cube is not None and d.labels is not None:
-        return load_user_scene(
+        scene = load_user_scene(
             d.cube, d.labels, var=d.var, labels_var=d.labels_var, nan_policy=d.nan_policy
         )
-    return load_scene(
-        d.scene,
-        data_dir=d.data_dir,
-        download=d.download if download is None else download,
-        labels_only=labels_only,
-        nan_policy=d.nan_policy,
-    )
+    else:
+        scene = load_scene(
+            d.scene,
+            data_dir=d.data_dir,
+            download=d.download if download is None else download,
+            labels_only=labels_only,
+            nan_policy=d.nan_policy,
+        )
+    return select_scene_bands(scene, d.bands, keep_bad=d.keep_bad_bands, name="data.bands")
 
 
 def prepare_data(
@@ -157,6 +168,7 @@ def prepare_data(
 ) -> PreparedData:
     """Split (unless given) and fit preprocessing on the training pixels (unless given).
 
+    A new split keeps a stratified ``data.max_test`` of its test pixels when one is set.
     With recipe selection ``last`` the split's validation pixels join its training pixels
     (before the preprocessing is fitted, exactly as if ``val_fraction`` were 0).
     """
@@ -169,6 +181,8 @@ def prepare_data(
             patch_size=needs.patch_size,
             val_fraction=config.data.val_fraction,
         )
+        if config.data.max_test is not None:  # a stratified subset, noted in the split
+            split = subsample_test(split, scene.labels, config.data.max_test, seed=config.seed)
     if config.recipe.selection == "last":  # a fixed schedule: every labelled pixel trains
         split = split.with_val_in_train()
     cube = scene.require_cube()

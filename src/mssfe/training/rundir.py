@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mssfe.data.preprocess import Preprocessor
+from mssfe.data.scenes import Scene
 from mssfe.data.splits import Split
 from mssfe.errors import ConfigError, DataError, MssfeError
 from mssfe.evaluation.metrics import Metrics, Summary, format_pm
@@ -36,6 +37,7 @@ from mssfe.training.recipes import recipe_record
 from mssfe.training.record import git_commit, machine, package_versions
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text, ensure_dir
 from mssfe.utils.jsonfile import read_json, record_from_json, record_to_json
+from mssfe.utils.paths import describe_path
 
 RECORD_FORMAT_VERSION = 1
 
@@ -50,6 +52,7 @@ _OPTIONAL_METRICS = (
     "recipe",
     "ssl_pool",
     "tta",
+    "max_test",
 )
 
 
@@ -100,6 +103,7 @@ class MetricsRecord:
     recipe: str | None = None  # recipe_label: 'paper v1', 'mssfe v1*'
     ssl_pool: str | None = None  # 'none' for an estimator
     tta: bool | None = None  # the test pass averaged the 8 flips/rotations
+    max_test: int | None = None  # tested on a stratified subset of at most this many pixels
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -123,6 +127,7 @@ class MetricsRecord:
             n_val=int(counts[:, 1].sum()),
             n_test=int(counts[:, 2].sum()),
             metrics=metrics,
+            max_test=config.data.max_test,
             **recipe_record(config.recipe, network=network),
             **fields,
         )
@@ -150,13 +155,18 @@ class MetricsRecord:
         text = self.recipe_text()
         return ["", text[0].upper() + text[1:] + "."]
 
+    def _subset_text(self) -> str:
+        if self.max_test is None:
+            return ""
+        return f" (a stratified subset of the test pixels, at most {self.max_test:,})"
+
     def to_markdown(self) -> str:
         m = self.metrics
         lines = [
             f"# {self.model} on {self.scene}" + (" (simulated scene)" if self.simulated else ""),
             "",
             f"Split `{self.protocol}`, seed {self.seed}: {self.n_train} train, "
-            f"{self.n_val} validation, {self.n_test} test pixels; "
+            f"{self.n_val} validation, {self.n_test} test pixels{self._subset_text()}; "
             f"{leakage_text(self.leakage)}.",
             *self._recipe_lines(),
             "",
@@ -179,7 +189,10 @@ class MetricsRecord:
 @dataclass(frozen=True, kw_only=True)
 class RunRecord:
     """run.json: a run's provenance (seed, resolved config, packages, commit, machine, data
-    checksums, wall time)."""
+    checksums, wall time) and the bands it was trained on: ``n_source_bands`` in the file,
+    ``bands`` the positions kept when not all were (a band spec, an ENVI bad-band list),
+    ``wavelengths`` in nm of the bands trained on when the file gives them, and how many bad
+    bands were dropped."""
 
     format_version: int = RECORD_FORMAT_VERSION
     seed: int
@@ -190,25 +203,38 @@ class RunRecord:
     data: Mapping[str, Any] = field(default_factory=dict)
     wall_time_s: float | None = None
     finished: str | None = None
+    n_source_bands: int | None = None
+    bands: tuple[int, ...] | None = None
+    wavelengths: tuple[float, ...] | None = None
+    bad_bands_dropped: int | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of_run(
-        cls, config: ResolvedRunConfig, sources: Mapping[str, Any], wall_time_s: float | None
+        cls, config: ResolvedRunConfig, scene: Scene, wall_time_s: float | None
     ) -> RunRecord:
+        chosen = scene.bands
         return cls(
             seed=config.seed,
             config=config_to_dict(config),
             packages=package_versions(),
             git_commit=git_commit(),
             machine=machine(),
-            data=sources,
+            data=scene.sources,
             wall_time_s=wall_time_s,
             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            n_source_bands=chosen.n_source if chosen is not None else scene.n_bands,
+            bands=None if chosen is None else tuple(int(i) for i in chosen.indices),
+            wavelengths=None
+            if scene.wavelengths is None
+            else tuple(round(float(w), 4) for w in scene.wavelengths),
+            bad_bands_dropped=None if chosen is None else chosen.n_bad_dropped,
         )
 
     def to_json(self) -> dict[str, Any]:
-        return record_to_json(self)
+        return record_to_json(
+            self, drop_none=("n_source_bands", "bands", "wavelengths", "bad_bands_dropped")
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -488,6 +514,50 @@ class RunDir:
             return False
 
 
+#: Runs a "not one run" message names before it says how many more there are.
+LISTED_RUNS = 6
+
+
+def runs_under(path: Path) -> list[Path]:
+    """The run directories (holding config.toml) below ``path``, sorted, ``path`` excluded."""
+    return sorted(p.parent for p in path.rglob("config.toml") if p.parent != path)
+
+
+def open_run(path: str | Path) -> RunDir:
+    """The run at ``path``, for a command that takes one run (evaluate, predict).
+
+    Why: ``mssfe evaluate runs`` used to fail on a missing config.toml deep inside; a
+    directory that holds runs but is not one now says which runs it holds.
+    """
+    run = RunDir(Path(path))
+    if run.has_config():
+        return run
+    what = describe_path(run.path)
+    if what != "a directory":
+        raise DataError(
+            "run directory not found", file=run.path, expected="a run directory", got=what
+        )
+    found = runs_under(run.path)
+    if not found:
+        raise DataError(
+            "not a run directory",
+            file=run.path,
+            expected=f"a directory with {run.config_file.name} (a run made by mssfe train)",
+            got="no run in or below it",
+        )
+    raise DataError(not_one_run(run.path, found), file=run.path)
+
+
+def not_one_run(path: Path, found: list[Path]) -> str:
+    """The one line that says a directory holds runs and names them (relative to it)."""
+    names = [str(p.relative_to(path)) for p in found[:LISTED_RUNS]]
+    more = f" and {len(found) - LISTED_RUNS} more" if len(found) > LISTED_RUNS else ""
+    return (
+        f"a directory holding {len(found)} run(s), not one run: {', '.join(names)}{more}; "
+        f"give one of them, e.g. {found[0]}"
+    )
+
+
 def write_metrics(
     run: RunDir,
     config: ResolvedRunConfig,
@@ -497,7 +567,7 @@ def write_metrics(
 ) -> MetricsRecord:
     """Write a finished run's metrics (with ``fields``: timings, fit details) and provenance."""
     record = MetricsRecord.of_run(config, data, metrics, **fields)
-    run.write_results(record, RunRecord.of_run(config, data.scene.sources, record.train_seconds))
+    run.write_results(record, RunRecord.of_run(config, data.scene, record.train_seconds))
     return record
 
 

@@ -107,6 +107,15 @@ def check_distinct_ints(
     return items
 
 
+def check_seeds(seeds: Any, name: str = "seeds", *, max_val: int | None = None) -> tuple[int, ...]:
+    """The seeds ``seeds`` stands for, with one meaning wherever seeds are given: an int ``N``
+    is a count (seeds ``0..N-1``, ``N >= 1``), a sequence the seeds themselves (distinct)."""
+    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
+        count = check_scalar(int(seeds), name, int, min_val=1)
+        return tuple(range(count))
+    return check_distinct_ints(seeds, name, max_val=max_val)
+
+
 def check_type(value: Any, hint: Any, name: str) -> Any:
     """``value`` checked against a type hint and lightly converted, else ConfigError.
 

@@ -88,13 +88,28 @@ def save_class_map_png(
     return save_figure(figure_class_map(class_map, colours, class_names, title), path)
 
 
+def false_colour_bands(n_bands: int, rgb_bands: Sequence[int]) -> list[int]:
+    """The three band positions a false-colour view shows (red, green, blue)."""
+    bands = [int(b) if 0 <= int(b) < n_bands else n_bands // 2 for b in rgb_bands]
+    if len(set(bands)) == 1 and n_bands >= 3:  # registry default (0, 0, 0): spread over the range
+        bands = [int(n_bands * 0.75), int(n_bands * 0.5), int(n_bands * 0.25)]
+    return bands
+
+
+def band_names(bands: Sequence[int], wavelengths: np.ndarray | None) -> str:
+    """How a figure names bands: their wavelengths when known ("R 1650 nm, G 1100 nm, B 560
+    nm" for three), else their positions ("bands 43, 21, 11")."""
+    if wavelengths is None:
+        return "bands " + ", ".join(str(int(b)) for b in bands)
+    tags = ("R ", "G ", "B ") if len(bands) == 3 else ("",) * len(bands)
+    return ", ".join(f"{t}{float(wavelengths[b]):.0f} nm" for t, b in zip(tags, bands, strict=True))
+
+
 def false_colour(cube: np.ndarray, rgb_bands: Sequence[int]) -> np.ndarray:
     """``(H, W, 3)`` in [0, 1] from three bands, each stretched between its 2nd and 98th
     percentile (computed on a subsample of big scenes)."""
     height, width, n_bands = cube.shape
-    bands = [int(b) if 0 <= int(b) < n_bands else n_bands // 2 for b in rgb_bands]
-    if len(set(bands)) == 1 and n_bands >= 3:  # registry default (0, 0, 0): spread over the range
-        bands = [int(n_bands * 0.75), int(n_bands * 0.5), int(n_bands * 0.25)]
+    bands = false_colour_bands(n_bands, rgb_bands)
     rgb = np.asarray(cube[:, :, bands], dtype=np.float32)
     step = max(1, int(np.ceil(height * width / MAX_STRETCH_PIXELS)))
     sample = rgb.reshape(-1, 3)[::step]
@@ -143,7 +158,8 @@ def figure_scene_panels(scene: Scene, class_map: np.ndarray, split: Split | None
     fig, axes = plt.subplots(1, 5, figsize=(FULL_WIDTH_IN, fig_h))
     if scene.cube is not None:
         axes[0].imshow(false_colour(scene.cube, scene.rgb_bands), interpolation="nearest")
-        axes[0].set_title(f"False colour\nbands {tuple(int(b) for b in scene.rgb_bands)}")
+        shown = false_colour_bands(scene.n_bands, scene.rgb_bands)
+        axes[0].set_title(f"False colour\n{band_names(shown, scene.wavelengths)}")
     else:
         axes[0].set_title("False colour (no cube)")
     axes[0].set_axis_off()

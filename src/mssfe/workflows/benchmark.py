@@ -59,6 +59,7 @@ from mssfe.utils.validation import (
     check_optional_scalar,
     check_patch_size,
     check_scalar,
+    check_seeds,
     parse_key_value,
 )
 from mssfe.workflows.benchmark_dir import BenchmarkDir
@@ -633,18 +634,18 @@ def benchmark_config(
     scenes: list[str],
     models: list[str],
     protocols: list[str],
-    n_seeds: int,
+    seeds: int | Sequence[int],
     out: str | Path,
     **kwargs: Any,
 ) -> BenchmarkConfig:
-    check_scalar(n_seeds, "seeds", int, min_val=1)
+    """``seeds``: a count ``N`` (seeds 0..N-1) or the seeds themselves."""
     runtime = kwargs.pop("runtime", RuntimeConfig(progress=False))
     return replace(
         BenchmarkConfig(
             scenes=tuple(scenes),
             models=tuple(expand_models(models)),
             protocols=tuple(expand_protocols(protocols)),
-            seeds=tuple(range(n_seeds)),
+            seeds=check_seeds(seeds, "seeds", max_val=MAX_SEED),
             out=Path(out),
             runtime=runtime,
         ),
@@ -669,7 +670,7 @@ def benchmark(
     scenes: Sequence[str],
     models: Sequence[str] = ("all",),
     splits: Sequence[str] = ("random:0.1",),
-    seeds: int = 5,
+    seeds: int | Sequence[int] = 5,
     out: str | Path = "benchmark",
     *,
     epochs: int | None = None,
@@ -687,7 +688,7 @@ def benchmark(
 
     ``models``: names with options (``"ms2fenet:partitions=2"``), ``"all"`` or ``"ablation"``;
     ``splits``: protocols or presets (``standard``, ``pavia``, ``limited``, ``disjoint``);
-    ``seeds``: how many (0..seeds-1). Finished cells in ``out`` are kept, so a call resumes.
+    ``seeds``: how many (0..seeds-1), or the seeds themselves (a list). Finished cells in ``out`` are kept, so a call resumes.
     The rules (shared splits, one budget) are in docs/benchmark.md.
     """
     bench = benchmark_config(

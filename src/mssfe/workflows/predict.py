@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from mssfe.data.bands import select_bands
 from mssfe.data.patches import extract_patches
 from mssfe.data.preprocess import Preprocessor
 from mssfe.data.readers import Cube, load_cube, load_labels
@@ -28,11 +29,11 @@ from mssfe.data.scenes import Scene, find_scene_info, load_scene
 from mssfe.errors import ConfigError, DataError, MssfeError
 from mssfe.models import Fit, create_model, get_model_spec, input_needs
 from mssfe.training.checkpoint import load_checkpoint
-from mssfe.training.config import ResolvedRunConfig
+from mssfe.training.config import DataConfig, ResolvedRunConfig
 from mssfe.training.distributed import init_distributed, local_device, shutdown
 from mssfe.training.inference import class_probabilities
 from mssfe.training.prepare import load_scene_for
-from mssfe.training.rundir import PREDICTION_RECORD, PredictionDir, RunDir
+from mssfe.training.rundir import PREDICTION_RECORD, PredictionDir, RunDir, open_run
 from mssfe.training.runtime import resolve_device
 from mssfe.utils.atomic import atomic_save, atomic_write_json
 from mssfe.utils.outdir import check_output_dir, output_set
@@ -137,9 +138,7 @@ def load_best_model(
 
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
     """Read a run directory (config, preprocessing, best checkpoint) into a :class:`LoadedRun`."""
-    run = RunDir(Path(run_dir))
-    if not run.path.is_dir():
-        raise DataError("run directory not found", file=run.path)
+    run = open_run(run_dir)  # a directory of several runs names them
     config = run.read_config()  # no [recipe] table: paper
     if get_model_spec(config.model).fit is Fit.ESTIMATOR:
         raise ConfigError(
@@ -553,6 +552,8 @@ class Pixels:
     crs: str | None = None
     transform: tuple[float, ...] | None = None
     valid: np.ndarray | None = None  # (H, W) bool: False where the file holds no data
+    wavelengths: np.ndarray | None = None  # (B,) nm, where the file gives them
+    good_bands: np.ndarray | None = None  # (B,) bool: False for a band the file marks bad
 
 
 CUBE_SUFFIXES = (".mat", ".h5", ".hdf5", ".tif", ".tiff", ".npy", ".npz", ".hdr", ".img", ".dat")
@@ -571,38 +572,96 @@ def resolve_pixels(
     data_dir: str | Path | None = None,
     crs: str | None = None,
     transform: Sequence[float] | None = None,
+    n_bands: int | None = None,
 ) -> Pixels:
     """What :func:`predict` classifies: ``None`` (the scene of the run configured by ``own``,
     loaded as its training loaded it: a registered scene or the user's cube), a registered
     scene name, a cube file (any format :func:`~mssfe.data.readers.load_cube` reads; its CRS
     and transform are kept), a :class:`Scene` or :class:`Cube`, or an array ``(H, W, B)``
-    (georeferenced by ``crs``/``transform`` when given)."""
+    (georeferenced by ``crs``/``transform`` when given). Every source gets the bands the
+    run took from its own cube (:func:`take_run_bands`; ``n_bands``: how many it trained on).
+    """
+    pixels = _pixels_of(source, own, var=var, data_dir=data_dir, crs=crs, transform=transform)
+    if source is None or n_bands is None:  # the run's own scene: loaded with its bands
+        return pixels
+    cube = take_run_bands(
+        pixels.cube,
+        own.data,
+        n_bands=n_bands,
+        wavelengths=pixels.wavelengths,
+        good=pixels.good_bands,
+    )
+    return dataclasses.replace(pixels, cube=cube)
+
+
+def take_run_bands(
+    cube: np.ndarray,
+    data: DataConfig,
+    *,
+    n_bands: int,
+    wavelengths: np.ndarray | None = None,
+    good: np.ndarray | None = None,
+) -> np.ndarray:
+    """The bands of ``cube`` ``(H, W, B)`` that a run configured with ``data`` takes: its
+    band spec (``data.bands``), less the file's bad bands (``good`` False) unless it kept them.
+    A cube that already has the ``n_bands`` bands the run trained on is taken as it is (an
+    array cut beforehand, or a cube with nothing to drop)."""
+    if cube.shape[2] == n_bands:
+        return cube
+    if data.bands is None and (good is None or data.keep_bad_bands):
+        return cube
+    chosen = select_bands(
+        cube.shape[2],
+        data.bands,
+        wavelengths=wavelengths,
+        good=good,
+        keep_bad=data.keep_bad_bands,
+        name="data.bands",
+    )
+    return np.ascontiguousarray(cube[:, :, chosen.indices])
+
+
+def _pixels_of(
+    source: str | Path | np.ndarray | Scene | Cube | None,
+    own: ResolvedRunConfig,
+    *,
+    var: str | None,
+    data_dir: str | Path | None,
+    crs: str | None,
+    transform: Sequence[float] | None,
+) -> Pixels:
     if isinstance(source, np.ndarray):
         georef = tuple(float(v) for v in transform) if transform is not None else None
         return Pixels(source, "array", False, crs, georef)
+    if isinstance(source, (str, Path)) and _looks_like_file(source):
+        source = load_cube(source, var)
     if isinstance(source, Cube):
         name = source.path.stem if source.path is not None else "cube"
-        return Pixels(source.data, name, False, source.crs, source.transform, source.valid)
-    if isinstance(source, Scene):
         return Pixels(
-            source.require_cube(),
-            source.name,
-            source.simulated,
+            source.data,
+            name,
+            False,
             source.crs,
             source.transform,
             source.valid,
-        )
-    if source is not None and _looks_like_file(source):
-        loaded = load_cube(source, var)
-        return Pixels(
-            loaded.data, Path(source).stem, False, loaded.crs, loaded.transform, loaded.valid
+            source.wavelengths,
+            source.good_bands,
         )
     if source is None:
         scene = load_scene_for(_with_data_dir(own, data_dir))
+    elif isinstance(source, Scene):
+        scene = source
     else:
         scene = load_scene(str(source), data_dir=data_dir)
     return Pixels(
-        scene.require_cube(), scene.name, scene.simulated, scene.crs, scene.transform, scene.valid
+        scene.require_cube(),
+        scene.name,
+        scene.simulated,
+        scene.crs,
+        scene.transform,
+        scene.valid,
+        scene.wavelengths,
+        scene.good_bands,
     )
 
 
@@ -696,7 +755,13 @@ def predict(
     if not loaded:
         raise ConfigError("predict needs at least one run")
     pixels = resolve_pixels(
-        source, loaded[0].config, var=var, data_dir=data_dir, crs=crs, transform=transform
+        source,
+        loaded[0].config,
+        var=var,
+        data_dir=data_dir,
+        crs=crs,
+        transform=transform,
+        n_bands=loaded[0].preprocessor.n_bands,
     )
     result = predict_scene(
         list(loaded),
@@ -792,7 +857,11 @@ def run_predict(
     runs = tuple(load_run(d, device=local) for d in run_dirs)
     used = [run.tta if tta is None else tta for run in runs]
     pixels = resolve_pixels(
-        Path(cube) if cube else scene, runs[0].config, var=var, data_dir=data_dir
+        Path(cube) if cube else scene,
+        runs[0].config,
+        var=var,
+        data_dir=data_dir,
+        n_bands=runs[0].preprocessor.n_bands,
     )
     result = predict_scene(
         list(runs),

@@ -26,7 +26,14 @@ from mssfe.evaluation.compare import has_recipes, row_label
 from mssfe.evaluation.metrics import format_epochs
 from mssfe.evaluation.table import BenchmarkRow
 from mssfe.training.prepare import load_scene_for
-from mssfe.training.rundir import GroupDir, MetricsRecord, RunDir, leakage_text
+from mssfe.training.rundir import (
+    GroupDir,
+    MetricsRecord,
+    RunDir,
+    leakage_text,
+    not_one_run,
+    runs_under,
+)
 from mssfe.utils.atomic import atomic_write_text
 from mssfe.utils.outdir import output_set
 from mssfe.viz.confusion import figure_confusion
@@ -454,6 +461,8 @@ def write_report(
         build = functools.partial(_group_report, group)
     elif run.is_finished():
         build = functools.partial(_run_report, run, with_maps=with_maps)
+    elif found := runs_under(src):  # e.g. the --out of mssfe train: name the runs in it
+        raise DataError(not_one_run(src, found), file=src)
     else:
         files = (bench.results_json, group.summary_file, run.metrics_file)
         raise DataError(

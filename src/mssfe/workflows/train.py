@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from mssfe.data.scenes import Scene
+from mssfe.data.scenes import Scene, select_scene_bands
 from mssfe.errors import ConfigError
 from mssfe.evaluation.metrics import Summary, aggregate
 from mssfe.training.config import MAX_SEED, RunConfig, load_config, with_overrides
@@ -17,7 +17,7 @@ from mssfe.training.prepare import load_scene_for
 from mssfe.training.recipes import parse_recipe
 from mssfe.training.rundir import GroupDir, GroupSummary, RunResult
 from mssfe.training.trainer import run_or_resume
-from mssfe.utils.validation import check_distinct_ints
+from mssfe.utils.validation import check_seeds
 
 
 def slug(text: str) -> str:
@@ -47,14 +47,23 @@ def run_dir_for(out: str | Path, config: RunConfig) -> Path:
 
 
 def train_seeds(
-    config: RunConfig, seeds: list[int], out: str | Path, *, scene: Scene | None = None
+    config: RunConfig,
+    seeds: int | Sequence[int],
+    out: str | Path,
+    *,
+    scene: Scene | None = None,
 ) -> tuple[list[RunResult], Summary]:
     """Train one run per seed (finished runs are kept, interrupted ones resumed) and summarise.
 
-    ``seeds`` must be distinct: a repeated seed would train once and count twice in the mean.
+    ``seeds``: a count ``N`` (seeds 0..N-1) or the seeds themselves, distinct (a repeated
+    seed would train once and count twice in the mean).
     """
-    seeds = list(check_distinct_ints(seeds, "seeds", max_val=MAX_SEED))
-    scene = scene if scene is not None else load_scene_for(config)  # once for every seed
+    seeds = list(check_seeds(seeds, "seeds", max_val=MAX_SEED))
+    if scene is None:
+        scene = load_scene_for(config)  # once for every seed
+    else:  # a scene given in Python takes the config's bands too (once: a selection is kept)
+        d = config.data
+        scene = select_scene_bands(scene, d.bands, keep_bad=d.keep_bad_bands, name="data.bands")
     results = []
     for seed in seeds:
         cfg = replace(config, seed=seed)
@@ -121,6 +130,9 @@ def run_config(
         "var": "data.var",
         "labels_var": "data.labels_var",
         "nan_policy": "data.nan_policy",
+        "max_test": "data.max_test",
+        "bands": "data.bands",
+        "keep_bad_bands": "data.keep_bad_bands",
         "optimizer": "optim.optimizer",
         "lr": "optim.lr",
         "weight_decay": "optim.weight_decay",
@@ -156,7 +168,7 @@ def train(
     model: str | None = None,
     *,
     split: str | None = None,
-    seeds: Sequence[int] = (0,),
+    seeds: int | Sequence[int] = (0,),
     out: str | Path = "runs",
     config: RunConfig | str | Path | None = None,
     model_args: dict[str, Any] | None = None,
@@ -167,11 +179,14 @@ def train(
 
     ``scene``: a registered scene name or a loaded :class:`Scene` (e.g. a crop); for your own
     cube pass ``cube=`` and ``labels=`` file paths instead. ``config``: a :class:`RunConfig` or
-    a TOML file that the other arguments override, like ``--config``. ``options``:
+    a TOML file that the other arguments override, like ``--config``. ``seeds``: a count
+    ``N`` (seeds 0..N-1, as ``--seeds N``) or the seeds themselves (as ``--seed 0 3``).
+    ``options``:
     ``epochs``, ``patience``, ``lr``, ``batch_size``, ``val_fraction``, ``pca_fit``,
     ``augment``, ``device``, ``precision``, ``threads``, ``workers``, ``progress``,
     ``data_dir``, ``download``, ``cube``, ``labels``, ``var``, ``labels_var``,
-    ``nan_policy``, ``optimizer``, ``weight_decay``, ``scheduler``; ``recipe`` as
+    ``nan_policy``, ``max_test``, ``bands`` (``"0:100,120:150"`` or ``"400nm:1300nm"``),
+    ``keep_bad_bands``, ``optimizer``, ``weight_decay``, ``scheduler``; ``recipe`` as
     ``--recipe`` (``"mssfe"``, docs/recipes.md). Runs go to
     ``out/<scene>/<model>/<split>/seed<N>``; finished runs there are kept and interrupted ones
     resumed, so calling again continues where it stopped.
@@ -189,5 +204,5 @@ def train(
     )
     if loaded is None:
         loaded = load_scene_for(base)
-    results, summary = train_seeds(base, list(seeds), out, scene=loaded)
+    results, summary = train_seeds(base, seeds, out, scene=loaded)
     return SeedGroup(base, tuple(results), summary, group_dir(out, base))
