@@ -229,53 +229,43 @@ def _model_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _train_config(args: argparse.Namespace) -> Any:
+    """The run's config as :func:`mssfe.workflows.train.run_config` builds it for Python
+    callers (one mapping of options to config fields), plus the recipe parts ``--ssl``/``--tta``."""
     # lazy: `mssfe --help` never loads torch or the readers
-    from dataclasses import replace
+    from mssfe.training.config import with_overrides
+    from mssfe.workflows.train import run_config
 
-    from mssfe.training.config import RunConfig, load_config, with_overrides
-    from mssfe.training.recipes import parse_recipe
-
-    config = load_config(args.config) if args.config else RunConfig()
-    if args.recipe:  # replaces the file's recipe table: NAME[:PART=VALUE,...]
-        config = replace(config, recipe=parse_recipe(args.recipe))
-    overrides: dict[str, Any] = {
-        "model": args.model,
-        "data.scene": args.scene,
-        "data.split": args.split,
-        "data.data_dir": args.data_dir,
-        "data.cube": args.cube,
-        "data.labels": args.labels,
-        "data.var": args.var,
-        "data.labels_var": args.labels_var,
-        "data.nan_policy": args.nan_policy,
-        "data.val_fraction": args.val_fraction,
-        "data.pca_fit": args.pca_fit,
-        "data.max_test": args.max_test,
-        "data.bands": args.bands,
-        "optim.lr": args.lr,
-        "optim.batch_size": args.batch_size,
-        "optim.max_epochs": args.epochs,
-        "optim.patience": args.patience,
-        "recipe.ssl": args.ssl,
-        "recipe.tta": args.tta,
-        "runtime.device": args.device,
-        "runtime.precision": args.precision,
-        "runtime.workers": args.workers,
-        "runtime.threads": args.threads,
-    }
-    if args.no_download:
-        overrides["data.download"] = False
-    if args.no_augment:
-        overrides["optim.augment"] = False
-    if args.keep_bad_bands:
-        overrides["data.keep_bad_bands"] = True
-    if args.no_progress:
-        overrides["runtime.progress"] = False
-    if args.model and args.model != config.model:
-        overrides["model_args"] = {}  # another model's options do not carry over
-    for key, value in _model_args(args).items():
-        overrides[f"model_args.{key}"] = value
-    return with_overrides(config, overrides)
+    config = run_config(
+        args.config,
+        model_args=_model_args(args),
+        recipe=args.recipe,
+        model=args.model,
+        scene=args.scene,
+        split=args.split,
+        data_dir=args.data_dir,
+        cube=args.cube,
+        labels=args.labels,
+        var=args.var,
+        labels_var=args.labels_var,
+        nan_policy=args.nan_policy,
+        val_fraction=args.val_fraction,
+        pca_fit=args.pca_fit,
+        max_test=args.max_test,
+        bands=args.bands,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        patience=args.patience,
+        device=args.device,
+        precision=args.precision,
+        workers=args.workers,
+        threads=args.threads,
+        download=False if args.no_download else None,
+        augment=False if args.no_augment else None,
+        keep_bad_bands=True if args.keep_bad_bands else None,
+        progress=False if args.no_progress else None,
+    )
+    return with_overrides(config, {"recipe.ssl": args.ssl, "recipe.tta": args.tta})
 
 
 def cmd_train(args: argparse.Namespace) -> int:
