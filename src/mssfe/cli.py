@@ -509,6 +509,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         runtime=RuntimeConfig(progress=False, threads=args.threads, device=args.device or "auto"),
         recipes=tuple(args.recipe),
+        finished_only=args.finished_only,
     )
     rows = run_benchmark(bench, progress=not args.no_progress, jobs=args.jobs)
     markdown, csv, table = BenchmarkDir(bench.out).files()
@@ -581,6 +582,12 @@ def _add_benchmark_parser(sub: Any) -> None:
         type=int,
         default=1,
         help="cells run concurrently as separate processes (one per GPU, or sharing the CPU cores)",
+    )
+    p.add_argument(
+        "--finished-only",
+        action="store_true",
+        help="train nothing: write the table of the cells already finished in --out and list "
+        "the missing ones (commit a long table as it grows, while its command runs on)",
     )
     p.set_defaults(func=cmd_benchmark)
 

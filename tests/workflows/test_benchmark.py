@@ -25,31 +25,17 @@ from mssfe.workflows.benchmark_dir import BenchmarkDir
 SMALL_NET = "ms2fenet:patch_size=9,n_components=12"
 
 
+def _small_argv(out: Path, seeds: str = "2", *extra: str) -> list[str]:
+    """The small table of these tests: SVM and a small MS²FENet, Salinas-A random:5."""
+    argv = ["benchmark", "--scenes", "SalinasA", "--models", "svm", SMALL_NET]
+    argv += ["--split", "random:5", "--seeds", seeds, "--epochs", "2", "--patience", "2"]
+    return [*argv, "--threads", "1", "--no-progress", "--out", str(out), *extra]
+
+
 @pytest.fixture(scope="module")
 def bench_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench")
-    argv = [
-        "benchmark",
-        "--scenes",
-        "SalinasA",
-        "--models",
-        "svm",
-        SMALL_NET,
-        "--split",
-        "random:5",
-        "--seeds",
-        "2",
-        "--epochs",
-        "2",
-        "--patience",
-        "2",
-        "--threads",
-        "1",
-        "--no-progress",
-        "--out",
-        str(out),
-    ]
-    assert main(argv) == 0
+    assert main(_small_argv(out)) == 0
     return out
 
 
@@ -94,27 +80,31 @@ def test_every_model_sees_the_same_split_per_seed(bench_dir: Path) -> None:
 def test_a_rerun_keeps_finished_cells(bench_dir: Path) -> None:
     metrics = sorted(bench_dir.glob("SalinasA/*/*/seed*/metrics.json"))
     before = {p: p.stat().st_mtime_ns for p in metrics}
-    argv = [
-        "benchmark",
-        "--scenes",
-        "SalinasA",
-        "--models",
-        "svm",
-        SMALL_NET,
-        "--split",
-        "random:5",
-        "--seeds",
-        "2",
-        "--epochs",
-        "2",
-        "--patience",
-        "2",
-        "--no-progress",
-        "--out",
-        str(bench_dir),
-    ]
-    assert main(argv) == 0
+    assert main(_small_argv(bench_dir)) == 0
     assert {p: p.stat().st_mtime_ns for p in metrics} == before
+
+
+def test_finished_only_writes_the_table_of_finished_cells_and_trains_nothing(
+    bench_dir: Path, tmp_path: Path
+) -> None:
+    """A table that takes days is committed as it grows: asked for 3 seeds with 2 finished,
+    the table holds the 2, says which cells are missing, and no seed-2 cell is started."""
+    out = tmp_path / "partial"
+    shutil.copytree(bench_dir, out)
+    assert main(_small_argv(out, "3", "--finished-only")) == 0
+    assert not list(out.glob("SalinasA/*/*/seed2"))  # nothing trained, nothing started
+    table = BenchmarkTable.from_json(json.loads((out / "results.json").read_text()))
+    assert all(row.seeds == (0, 1) for row in table.rows) and len(table.rows) == 2
+    partial = table.meta.extra["partial"]
+    assert partial["cells"] == 6 and len(partial["missing"]) == 2
+    assert all(m.endswith("seed 2") for m in partial["missing"])
+    text = (out / "results.md").read_text()
+    assert "**Partial table** (`--finished-only`): 4 of 6 cells finished" in text
+    assert "| svm (seeds [0, 1]) |" in text
+    # the full table of the same cells has no partial note
+    assert main(_small_argv(out, "2", "--finished-only")) == 0
+    assert "Partial table" not in (out / "results.md").read_text()
+    assert "| svm |" in (out / "results.md").read_text()
 
 
 def test_more_seeds_into_the_same_out_train_only_the_new_seeds(
@@ -124,9 +114,7 @@ def test_more_seeds_into_the_same_out_train_only_the_new_seeds(
     shutil.copytree(bench_dir, out)
     kept = sorted(out.glob("SalinasA/*/*/seed*/metrics.json")) + sorted(out.glob("splits/*"))
     before = {p: p.stat().st_mtime_ns for p in kept}
-    argv = ["benchmark", "--scenes", "SalinasA", "--models", "svm", SMALL_NET]
-    argv += ["--split", "random:5", "--seeds", "3", "--epochs", "2", "--patience", "2"]
-    argv += ["--threads", "1", "--no-progress", "--out", str(out)]
+    argv = _small_argv(out, "3")
     assert main(argv) == 0
     assert {p: p.stat().st_mtime_ns for p in kept} == before  # seeds 0-1 and their splits kept
     assert len(sorted(out.glob("SalinasA/*/*/seed2/metrics.json"))) == 2

@@ -17,7 +17,7 @@ import itertools
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -155,6 +155,9 @@ class BenchmarkConfig:
     data_dir: str | None = None
     # training recipes, each run on the same splits ("paper": the training of the tables so far)
     recipes: tuple[str, ...] = (PAPER,)
+    # train nothing: the table of the cells already finished, the missing ones listed (a table
+    # that takes days is committed as it grows, while its command runs on)
+    finished_only: bool = False
 
     def __post_init__(self) -> None:
         check_distinct_ints(self.seeds, "seeds", max_val=MAX_SEED)
@@ -377,6 +380,14 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
     )
     results: dict[tuple[str, str, str, str], list[RunResult]] = {}
     started = time.time()
+    if bench.finished_only:
+        missing = []
+        for key, config, run_dir in cells:
+            if RunDir(run_dir).is_finished():
+                results.setdefault(key, []).append(RunDir(run_dir).load_result())
+            else:
+                missing.append(f"{' '.join(key)} seed {config.seed}")
+        return _write_rows(bench, scenes, costs, results, started, missing, len(cells))
     with tqdm(total=len(cells), desc="benchmark cells", unit="cell", disable=not progress) as bar:
         if jobs <= 1:
             for key, config, run_dir in cells:
@@ -407,16 +418,36 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
                     bar.update(1)
             for key, _, run_dir in cells:  # in cell order: the table does not depend on timing
                 results.setdefault(key, []).append(RunDir(run_dir).load_result())
+    return _write_rows(bench, scenes, costs, results, started, [], len(cells))
+
+
+def _write_rows(
+    bench: BenchmarkConfig,
+    scenes: Mapping[str, Scene],
+    costs: Mapping[tuple[str, str], tuple[int | None, int | None]],
+    results: Mapping[tuple[str, str, str, str], list[RunResult]],
+    started: float,
+    missing: Sequence[str],
+    n_cells: int,
+) -> list[BenchmarkRow]:
+    """One row per (scene, protocol, recipe, model) with results, then the table files."""
     rows = []
     for (scene_name, protocol, recipe, label), runs in results.items():
         choice = next(m for m in bench.models if m.label == label)
         cost = costs[(scene_name, label)]
         rows.append(_row(scenes[scene_name], protocol, choice, recipe, runs, cost))
-    write_results(bench, rows, time.time() - started)
+    extra = {"partial": {"cells": n_cells, "missing": list(missing)}} if missing else {}
+    write_results(bench, rows, time.time() - started, extra=extra)
     return rows
 
 
-def write_results(bench: BenchmarkConfig, rows: list[BenchmarkRow], seconds: float) -> None:
+def write_results(
+    bench: BenchmarkConfig,
+    rows: list[BenchmarkRow],
+    seconds: float,
+    *,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
     meta = BenchmarkMeta(
         scenes=bench.scenes,
         protocols=bench.protocols,
@@ -432,6 +463,7 @@ def write_results(bench: BenchmarkConfig, rows: list[BenchmarkRow], seconds: flo
         packages=package_versions(),
         wall_seconds_this_invocation=round(seconds, 1),
         date=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        extra=dict(extra or {}),
     )
     BenchmarkDir(bench.out).write(
         BenchmarkTable(meta=meta, rows=tuple(rows)),
@@ -510,6 +542,11 @@ RECIPES_TEXT = (
 )
 
 
+def _seeds_note(row: BenchmarkRow, meta: BenchmarkMeta) -> str:
+    """`` (seeds [0, 1])`` for a row of a partial table over fewer seeds than the table's."""
+    return f" (seeds {list(row.seeds)})" if len(row.seeds) < len(meta.seeds) else ""
+
+
 def _recipe_cells(row: BenchmarkRow) -> str:
     tta = ", TTA" if row.tta else ""
     return f" | {row.recipe_version or 'paper v1'}{tta} | {row.ssl_pool or 'none'}"
@@ -546,6 +583,14 @@ def format_markdown(meta: BenchmarkMeta, rows: Sequence[BenchmarkRow]) -> str:
         )
     if recipes:
         lines.append(RECIPES_TEXT)
+    partial = meta.extra.get("partial")
+    if partial:
+        unfinished = list(partial["missing"])
+        lines.append(
+            f"**Partial table** (`--finished-only`): {partial['cells'] - len(unfinished)} of "
+            f"{partial['cells']} cells finished; a row over fewer seeds than the table's names "
+            f"its seeds beside the model. Not finished: {'; '.join(unfinished)}."
+        )
     for scene, protocol in dict.fromkeys((r.scene, r.protocol) for r in rows):
         sub = rows_of(rows, scene, protocol)
         kind = "simulated" if sub[0].simulated else "real"
@@ -565,7 +610,7 @@ def format_markdown(meta: BenchmarkMeta, rows: Sequence[BenchmarkRow]) -> str:
             row_recipe(r): r for r in sub if r.model == REFERENCE_MODEL
         }
         lines += [
-            f"| {r.model}{_recipe_cells(r) if recipes else ''} "
+            f"| {r.model}{_seeds_note(r, meta)}{_recipe_cells(r) if recipes else ''} "
             f"| {_pm(r.oa_mean, r.oa_std)} | {_paired(r, reference.get(row_recipe(r)))} "
             f"| {_pm(r.aa_mean, r.aa_std)} "
             f"| {_pm(r.kappa_mean, r.kappa_std)} | {_fmt_int(r.parameters)} "
@@ -683,12 +728,17 @@ def benchmark(
     device: str = "auto",
     jobs: int = 1,
     progress: bool = True,
+    recipes: Sequence[str] = (PAPER,),
+    finished_only: bool = False,
 ) -> BenchmarkResult:
     """Every (scene, split, model, seed) cell under one protocol: ``mssfe benchmark`` in Python.
 
     ``models``: names with options (``"ms2fenet:partitions=2"``), ``"all"`` or ``"ablation"``;
     ``splits``: protocols or presets (``standard``, ``pavia``, ``limited``, ``disjoint``);
     ``seeds``: how many (0..seeds-1), or the seeds themselves (a list). Finished cells in ``out`` are kept, so a call resumes.
+    ``recipes``: training recipes run side by side on the same splits (``"paper"``,
+    ``"mssfe"``, ``"mssfe:ssl=none"``: docs/recipes.md). ``finished_only``: train nothing, write
+    the table of the cells already finished (the missing ones listed in it).
     The rules (shared splits, one budget) are in docs/benchmark.md.
     """
     bench = benchmark_config(
@@ -704,6 +754,8 @@ def benchmark(
         guard_patch=guard_patch,
         data_dir=data_dir,
         runtime=RuntimeConfig(progress=False, threads=threads, device=device),
+        recipes=tuple(recipes),
+        finished_only=finished_only,
     )
     rows = run_benchmark(bench, progress=progress, jobs=jobs)
     return BenchmarkResult(tuple(rows), bench.out)
