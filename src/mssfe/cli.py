@@ -512,7 +512,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         finished_only=args.finished_only,
     )
     rows = run_benchmark(bench, progress=not args.no_progress, jobs=args.jobs)
-    markdown, csv, table = BenchmarkDir(bench.out).files()
+    markdown, csv, table = BenchmarkDir.table_of(bench.out, partial=bench.finished_only).files()
     print(markdown.read_text())
     print(f"{len(rows)} rows -> {markdown}, {csv.name}, {table.name}")
     return 0

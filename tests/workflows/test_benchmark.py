@@ -14,6 +14,7 @@ from mssfe.cli import main
 from mssfe.data.splits import Split
 from mssfe.errors import ConfigError
 from mssfe.evaluation.table import BenchmarkTable
+from mssfe.utils.lock import directory_lock
 from mssfe.workflows.benchmark import (
     ModelChoice,
     expand_models,
@@ -93,18 +94,22 @@ def test_finished_only_writes_the_table_of_finished_cells_and_trains_nothing(
     shutil.copytree(bench_dir, out)
     assert main(_small_argv(out, "3", "--finished-only")) == 0
     assert not list(out.glob("SalinasA/*/*/seed2"))  # nothing trained, nothing started
-    table = BenchmarkTable.from_json(json.loads((out / "results.json").read_text()))
+    full = (out / "results.json").read_bytes()
+    table = BenchmarkTable.from_json(json.loads((out / "partial" / "results.json").read_text()))
     assert all(row.seeds == (0, 1) for row in table.rows) and len(table.rows) == 2
     partial = table.meta.extra["partial"]
     assert partial["cells"] == 6 and len(partial["missing"]) == 2
     assert all(m.endswith("seed 2") for m in partial["missing"])
-    text = (out / "results.md").read_text()
+    text = (out / "partial" / "results.md").read_text()
     assert "**Partial table** (`--finished-only`): 4 of 6 cells finished" in text
     assert "| svm (seeds [0, 1]) |" in text
-    # the full table of the same cells has no partial note
-    assert main(_small_argv(out, "2", "--finished-only")) == 0
-    assert "Partial table" not in (out / "results.md").read_text()
-    assert "| svm |" in (out / "results.md").read_text()
+    assert (out / "results.json").read_bytes() == full  # the full table is left as it was
+    assert not (out / "splits" / "SalinasA_random-5_seed2.npz").exists()  # nothing written
+    # while a benchmark holds the directory, the table of its finished cells can be written
+    with directory_lock(out, "benchmark directory"):
+        assert main(_small_argv(out, "2", "--finished-only")) == 0
+    text = (out / "partial" / "results.md").read_text()
+    assert "Partial table" not in text and "| svm |" in text
 
 
 def test_more_seeds_into_the_same_out_train_only_the_new_seeds(

@@ -210,7 +210,7 @@ def _shared_split(
                 f"this run asks for {guard} x {guard} (--guard-patch or other models); "
                 "use another --out"
             )
-    else:
+    elif not bench.finished_only:  # no split yet: no cell of it can have finished
         split = make_split(scene.labels, protocol, seed=seed, patch_size=guard)
         if bench.max_test:
             split = subsample_test(split, scene.labels, bench.max_test, seed=seed)
@@ -337,13 +337,16 @@ def _worker_runtime(runtime: RuntimeConfig, slot: int, jobs: int) -> RuntimeConf
 def run_benchmark(
     bench: BenchmarkConfig, *, progress: bool = True, jobs: int = 1
 ) -> list[BenchmarkRow]:
-    """Run (or resume) every cell and write results.json / .csv / .md in ``bench.out``.
+    """Run (or resume) every cell and write results.json / .csv / .md in ``bench.out``
+    (``bench.finished_only``: train nothing, write the finished cells' table in ``OUT/partial``).
 
     ``jobs > 1`` runs independent cells concurrently as separate processes (one per GPU, or
     sharing the CPU cores); the table is the same as with one job. ``bench.out`` is locked
     while it runs: a second benchmark into the same directory is refused.
     """
     check_scalar(jobs, "jobs", int, min_val=1)
+    if bench.finished_only:  # reads cells and writes only OUT/partial/: no lock to wait for
+        return _run_benchmark(bench, progress=progress, jobs=jobs)
     with directory_lock(bench.out, "benchmark directory"):
         return _run_benchmark(bench, progress=progress, jobs=jobs)
 
@@ -367,6 +370,8 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
     for _, config, run_dir in cells:  # before any training: a reused --out must match
         if RunDir(run_dir).has_config():
             RunDir(run_dir).check_same_config(config)
+    if bench.finished_only:
+        return _finished_rows(bench, scenes, costs, cells)
     eta = _Eta(
         {
             run_dir: _cell_work(
@@ -380,14 +385,6 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
     )
     results: dict[tuple[str, str, str, str], list[RunResult]] = {}
     started = time.time()
-    if bench.finished_only:
-        missing = []
-        for key, config, run_dir in cells:
-            if RunDir(run_dir).is_finished():
-                results.setdefault(key, []).append(RunDir(run_dir).load_result())
-            else:
-                missing.append(f"{' '.join(key)} seed {config.seed}")
-        return _write_rows(bench, scenes, costs, results, started, missing, len(cells))
     with tqdm(total=len(cells), desc="benchmark cells", unit="cell", disable=not progress) as bar:
         if jobs <= 1:
             for key, config, run_dir in cells:
@@ -419,6 +416,24 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
             for key, _, run_dir in cells:  # in cell order: the table does not depend on timing
                 results.setdefault(key, []).append(RunDir(run_dir).load_result())
     return _write_rows(bench, scenes, costs, results, started, [], len(cells))
+
+
+def _finished_rows(
+    bench: BenchmarkConfig,
+    scenes: Mapping[str, Scene],
+    costs: Mapping[tuple[str, str], tuple[int | None, int | None]],
+    cells: Sequence[tuple[tuple[str, str, str, str], RunConfig, Path]],
+) -> list[BenchmarkRow]:
+    """The rows of the finished cells, the others listed as missing (nothing is trained)."""
+    started = time.time()
+    results: dict[tuple[str, str, str, str], list[RunResult]] = {}
+    missing = []
+    for key, config, run_dir in cells:
+        if RunDir(run_dir).is_finished():
+            results.setdefault(key, []).append(RunDir(run_dir).load_result())
+        else:
+            missing.append(f"{' '.join(key)} seed {config.seed}")
+    return _write_rows(bench, scenes, costs, results, started, missing, len(cells))
 
 
 def _write_rows(
@@ -465,7 +480,7 @@ def write_results(
         date=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         extra=dict(extra or {}),
     )
-    BenchmarkDir(bench.out).write(
+    BenchmarkDir.table_of(bench.out, partial=bench.finished_only).write(
         BenchmarkTable(meta=meta, rows=tuple(rows)),
         markdown=format_markdown(meta, rows),
         csv=format_csv(rows),

@@ -22,6 +22,7 @@ from mssfe.workflows.train import slug
 RESULTS_JSON = "results.json"
 RESULTS_MD = "results.md"
 RESULTS_CSV = "results.csv"
+PARTIAL = "partial"  # the table of the finished cells of a benchmark still running
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,13 @@ class BenchmarkDir:
     @property
     def results_csv(self) -> Path:
         return self.path / RESULTS_CSV
+
+    @classmethod
+    def table_of(cls, out: str | Path, *, partial: bool = False) -> BenchmarkDir:
+        """Where a benchmark of ``out`` writes its table: ``out`` itself, or for a table of the
+        cells finished so far (``--finished-only``) ``out/partial``, beside the cells and
+        never in place of the full table."""
+        return cls(Path(out) / PARTIAL if partial else Path(out))
 
     def has_results(self) -> bool:
         return self.results_json.is_file()
