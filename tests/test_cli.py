@@ -241,17 +241,19 @@ def test_the_example_run_toml_trains(capsys: pytest.CaptureFixture[str], tmp_pat
 
 
 def test_demo_names_scene_split_and_leakage(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
-    """One epoch of the quick start: its accuracy line names the real scene and the split, and
-    the next line the leakage of MS²FENet's 15 x 15 patches on that random split (most)."""
+    """One epoch of the quick start (on 300 test pixels): its accuracy line names the real
+    scene and the split, the next the leakage of MS²FENet's 15 x 15 patches on that random split
+    (about 60%: 30 training pixels), then the recipe it trained with, the better of the tables'."""
     from mssfe.workflows.demo import run_demo
 
-    assert run_demo(tmp_path, epochs=1) == 0
+    assert run_demo(tmp_path, epochs=1, max_test=300) == 0
     out = capsys.readouterr().out
-    assert "test pixels of Salinas-A (real), split random:0.05" in out
+    assert "on 300 test pixels of Salinas-A (real), split random:5" in out
+    assert "recipe mssfe v1, SSL pool transductive, test-time augmentation on" in out
     match = re.search(
         r"^leakage (\d+\.\d)% of test patches .*--split disjoint, has none\)$", out, re.M
     )
-    assert match is not None and float(match.group(1)) > 50, out
+    assert match is not None and 30 < float(match.group(1)) < 90, out
 
 
 def test_train_and_evaluate_name_the_recipe_pool_and_tta(

@@ -326,9 +326,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     # lazy: `mssfe --help` never loads torch or the readers
-    from mssfe.workflows.demo import run_demo
+    from mssfe.workflows.demo import DEMO_RECIPE, run_demo
 
-    return run_demo(out=args.out, epochs=args.epochs, seed=args.seed, recipe=args.recipe)
+    return run_demo(
+        out=args.out,
+        epochs=args.epochs,
+        seed=args.seed,
+        recipe=args.recipe or DEMO_RECIPE,
+        max_test=args.max_test,
+    )
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -775,13 +781,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = _command(
         sub,
         "demo",
-        "train MS²FENet on the embedded Salinas-A (quick configuration)",
-        "mssfe demo --epochs 5 --out runs/demo",
+        "train MS²FENet on the embedded Salinas-A with 5 labelled pixels per class",
+        "mssfe demo --epochs 5 --max-test 500 --out runs/demo",
     )
     p.add_argument("--out", default="runs/demo", help="run directory")
-    p.add_argument("--epochs", type=int, default=None, help="max epochs (default: 30)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: 100)")
     p.add_argument("--seed", type=int, default=0, help="the seed of the split and training")
-    p.add_argument("--recipe", default="paper", help=RECIPE_HELP)
+    p.add_argument(
+        "--recipe", help=RECIPE_HELP + " (default: mssfe, the better recipe of the tables)"
+    )
+    p.add_argument("--max-test", type=int, help=MAX_TEST_HELP)
     p.set_defaults(func=cmd_demo)
     _add_predict_report_parsers(sub)
     return parser

@@ -1,8 +1,12 @@
-"""`make demo`: MS²FENet on the embedded, real Salinas-A cube, quick enough for a laptop CPU.
+"""`make demo`: MS²FENet on the embedded, real Salinas-A cube with 5 labelled pixels per class.
 
-Quick configuration (ours, stated in the README): split random:0.05 (5% of each class's
-pixels, validation carved from them), the authors' layers (PCA 30, patch 15), Adam
-lr 1e-3 / weight decay 1e-4, batch 64, at most 30 epochs, early stopping patience 8.
+The few-label case is the product's main job, so the demo shows it: split ``random:5``, the
+authors' layers (PCA 30, patch 15) and the ``mssfe`` training recipe (docs/recipes.md: a fixed
+cosine schedule of 100 epochs on all labelled pixels, weight averaging, spectral augmentation,
+same-class mixing, class-balanced epochs, semi-supervised consistency on the scene's unlabelled
+pixels, test-time flips), because the result tables show it is the better of the two recipes
+there (benchmarks/results/issue16/: on the same five splits MS²FENet gained on every seed over
+the ``paper`` recipe). ``--recipe paper`` trains as the issue-6 tables did.
 """
 
 from __future__ import annotations
@@ -16,17 +20,24 @@ from mssfe.training.recipes import parse_recipe
 from mssfe.training.rundir import RunDir, leakage_text
 from mssfe.workflows.train import run_dir_for, train_seeds
 
-DEMO_SPLIT = "random:0.05"
-DEMO_EPOCHS = 30
-DEMO_PATIENCE = 8
+DEMO_SPLIT = "random:5"
+DEMO_EPOCHS = 100  # the budget of the few-label result table, so seed 0 is one of its cells
+DEMO_PATIENCE = 20  # used by --recipe paper only (mssfe trains its whole schedule)
+DEMO_RECIPE = "mssfe"  # the better recipe of the few-label table (module docstring)
 
 
-def demo_config(epochs: int | None = None, seed: int = 0, recipe: str = "paper") -> RunConfig:
-    """The quick configuration; ``epochs`` (checked like any config value) replaces its 30,
-    ``recipe`` (``NAME[:PART=VALUE,...]``) says how it trains."""
+def demo_config(
+    epochs: int | None = None,
+    seed: int = 0,
+    recipe: str = DEMO_RECIPE,
+    max_test: int | None = None,
+) -> RunConfig:
+    """The demo's configuration; ``epochs`` (checked like any config value) replaces its 100,
+    ``recipe`` (``NAME[:PART=VALUE,...]``) says how it trains, ``max_test`` caps the test
+    pixels (a stratified subset; default: all)."""
     return RunConfig(
         model="ms2fenet",
-        data=DataConfig(scene="SalinasA", split=DEMO_SPLIT),
+        data=DataConfig(scene="SalinasA", split=DEMO_SPLIT, max_test=max_test),
         optim=OptimConfig(
             max_epochs=DEMO_EPOCHS if epochs is None else epochs, patience=DEMO_PATIENCE
         ),
@@ -36,11 +47,15 @@ def demo_config(epochs: int | None = None, seed: int = 0, recipe: str = "paper")
 
 
 def run_demo(
-    out: str | Path = "runs/demo", epochs: int | None = None, seed: int = 0, recipe: str = "paper"
+    out: str | Path = "runs/demo",
+    epochs: int | None = None,
+    seed: int = 0,
+    recipe: str = DEMO_RECIPE,
+    max_test: int | None = None,
 ) -> int:
     """Train the demo run (or show a finished one) and print its result; ``recipe``: how it
-    trains (``paper`` by default, ``mssfe`` for ours: a fixed schedule, no early stopping)."""
-    config = demo_config(epochs, seed, recipe)
+    trains (``mssfe`` by default, ``paper`` for the training of the issue-6 tables)."""
+    config = demo_config(epochs, seed, recipe, max_test)
     scene = load_scene_for(config)
     print(
         f"Salinas-A (real AVIRIS, embedded): cube {scene.require_cube().shape}, "
