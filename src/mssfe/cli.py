@@ -35,6 +35,15 @@ OPTION_NAMES: dict[str, dict[str, str]] = {
         "runtime.precision": "--precision",
         "seeds": "--seeds",
         "seed": "--seeds",
+        "model": "--model",
+        "model_args.patch_size": "--patch-size",
+        "data.scene": "--scene",
+        "data.split": "--split",
+        "data.pca_fit": "--pca-fit",
+        "data.var": "--var",
+        "data.labels_var": "--labels-var",
+        "data.nan_policy": "--nan-policy",
+        "optim.augment": "--no-augment",
     },
     "benchmark": {
         "seeds": "--seeds",
@@ -152,14 +161,16 @@ def _model_args(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _train_config(args: argparse.Namespace) -> Any:
+def _train_config(args: argparse.Namespace, base: Any = None) -> Any:
+    """The RunConfig ``mssfe train`` asks for: ``--config`` (or ``base``, a resumed run's
+    stored configuration, or the defaults) with the options given on top."""
     # lazy: `mssfe --help` never loads torch or the readers
     from dataclasses import replace
 
     from mssfe.training.config import RunConfig, load_config, with_overrides
     from mssfe.training.recipes import parse_recipe
 
-    config = load_config(args.config) if args.config else RunConfig()
+    config = load_config(args.config) if args.config else base or RunConfig()
     if args.recipe:  # replaces the file's recipe table: NAME[:PART=VALUE,...]
         config = replace(config, recipe=parse_recipe(args.recipe))
     overrides: dict[str, Any] = {
@@ -206,15 +217,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mssfe.workflows.train import group_dir, train_seeds
 
     if args.resume:
-        result = train(None, args.resume, resume=True)
+        result = train(_resume_config(args), args.resume, resume=True)
         print(RunDir(result.run_dir).read_metrics().recipe_text())
         _print_metrics(result.metrics)
         return 0
     config = _train_config(args)
-    results, summary = train_seeds(config, args.seeds, args.out)
+    seeds, out = args.seeds or [0], args.out or "runs"
+    results, summary = train_seeds(config, seeds, out)
     records = [RunDir(r.run_dir).read_metrics() for r in results]
     tag = " (simulated)" if records[0].simulated else ""
-    print(f"{records[0].scene}{tag}, {config.model}, split {config.data.split}, seeds {args.seeds}")
+    print(f"{records[0].scene}{tag}, {config.model}, split {config.data.split}, seeds {seeds}")
     print(records[0].recipe_text())
     for note in records[0].split_notes:  # e.g. a class smaller than the requested count
         print(f"note: {note}")
@@ -229,8 +241,28 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"OA {format_pm(m['oa'], s['oa'])}  AA {format_pm(m['aa'], s['aa'])}  "
         f"kappa {format_pm(m['kappa'], s['kappa'])}  over {summary.n_runs} seed(s)"
     )
-    print(f"summary: {GroupDir(group_dir(args.out, config)).summary_markdown}")
+    print(f"summary: {GroupDir(group_dir(out, config)).summary_markdown}")
     return 0
+
+
+def _resume_config(args: argparse.Namespace) -> Any:
+    """What ``--resume RUN_DIR`` is asked to continue with: the run's config.toml with the
+    options given on top (the trainer applies those that extend the run, refuses the rest);
+    None when the directory has no config.toml (the trainer says there is nothing to resume).
+    """
+    # lazy: `mssfe --help` never loads torch or the readers
+    from mssfe.training.config import load_config
+    from mssfe.training.rundir import RunDir
+
+    for option, value in (("--out", args.out), ("--seeds", args.seeds), ("--config", args.config)):
+        if value is not None:
+            raise ConfigError(
+                f"cannot be given with --resume, which continues {args.resume} as it started "
+                "(its directory, seed and config.toml)",
+                field=option,
+            )
+    run = RunDir(args.resume)
+    return _train_config(args, base=load_config(run.config_file)) if run.has_config() else None
 
 
 def _print_metrics(metrics: Any) -> None:
@@ -539,9 +571,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--patch-size", type=int, help="the model's patch side (= patch_size=N)")
     p.add_argument("--split")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
-    p.add_argument("--out", default="runs", help="root directory of run directories")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds, one run each (default: 0)")
+    p.add_argument("--out", help="root directory of run directories (default: runs)")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted run; --epochs and --patience extend it, runtime options "
+        "(--threads, --device ...) apply, options that change the run are refused",
+    )
     p.add_argument("--epochs", type=int)
     p.add_argument("--patience", type=int)
     p.add_argument("--lr", type=float)
