@@ -17,7 +17,7 @@ import pytest
 
 from mssfe.errors import ConfigError
 from mssfe.training import trainer
-from mssfe.training.checkpoint import load_checkpoint
+from mssfe.training.checkpoint import load_checkpoint, save_checkpoint
 from mssfe.training.config import RunConfig, with_overrides
 
 NET = ["--model", "ms2fenet", "--model-arg", "patch_size=9", "--model-arg", "n_components=12",
@@ -118,6 +118,23 @@ def test_rerun_with_the_same_data_still_reuses_the_finished_run(cli, tmp_path) -
     assert (run_dir / "metrics.json").stat().st_mtime_ns == before
 
 
+def test_run_or_resume_refuses_a_finished_run_of_other_data(tmp_path) -> None:
+    """The reuse path both `mssfe train` and `mssfe benchmark` take, given a loaded scene."""
+    from dataclasses import replace
+
+    from mssfe.data.scenes import load_user_scene
+    from mssfe.errors import DataError
+
+    cube, labels = tiny_files(tmp_path / "data")
+    config = small_config(cube, labels, **{"optim.max_epochs": 1})
+    scene = load_user_scene(cube, labels)
+    trainer.run_or_resume(config, tmp_path / "run", scene=scene)
+    assert trainer.run_or_resume(config, tmp_path / "run", scene=scene).epochs == 1  # reused
+    other = {**scene.sources, "labels": {"path": str(labels), "sha256": "0" * 64}}
+    with pytest.raises(DataError, match=r"trained on other data: labels .* now 0{64}"):
+        trainer.run_or_resume(config, tmp_path / "run", scene=replace(scene, sources=other))
+
+
 def test_resume_after_the_cube_changed_is_refused(cli, interrupted) -> None:
     original = cube_of(interrupted)  # the template's, shared by the copies: restored
     kept = original.read_bytes()
@@ -200,15 +217,30 @@ def test_resume_refuses_an_edited_config(cli, interrupted, old, new, field) -> N
     assert str(interrupted / "config.toml") in line and field in line and "recorded" in line
 
 
-def test_resume_refuses_a_checkpoint_of_another_run(cli, interrupted, tmp_path) -> None:
+@pytest.mark.parametrize("other", ["model", "scene", "scene, before checkpoints recorded it"])
+def test_resume_refuses_a_checkpoint_of_another_run(cli, interrupted, tmp_path, other) -> None:
+    """last.pt of another model, or of another scene (a 3-class cube); a checkpoint written
+    before checkpoints carried their run's identity is refused when its weights do not fit."""
     data = cube_of(interrupted).parent
-    other = tmp_path / "other"
+    cube, labels = data / "cube.npy", data / "labels.npy"
+    if other == "model":
+        config = small_config(cube, labels, model="cnn3d", model_args={})
+    else:
+        cube, labels = tiny_files(tmp_path / "scene")
+        three = np.load(labels)
+        three[:3] = 3
+        np.save(labels, three)
+        config = small_config(cube, labels)
     with pytest.raises(trainer._StopRequested):
-        trainer.train(small_config(data / "cube.npy", data / "labels.npy", model="cnn3d",
-                                   model_args={}), other, stop_after_epoch=1)  # fmt: skip
-    shutil.copy(other / "last.pt", interrupted / "last.pt")
+        trainer.train(config, tmp_path / "other", stop_after_epoch=1)
+    checkpoint = load_checkpoint(tmp_path / "other" / "last.pt")
+    if other.endswith("recorded it"):
+        del checkpoint["identity"]
+    save_checkpoint(interrupted / "last.pt", {k: v for k, v in checkpoint.items()
+                                             if k not in ("format", "format_version")})  # fmt: skip
     line = one_line(cli("train", "--resume", str(interrupted)))
-    assert str(interrupted / "last.pt") in line and "another run" in line
+    assert str(interrupted / "last.pt") in line
+    assert "written by another run" in line or "does not fit this run" in line
 
 
 def test_resume_refuses_best_pt_copied_over_last_pt(cli, interrupted) -> None:

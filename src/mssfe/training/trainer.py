@@ -457,7 +457,8 @@ def _restore(loop: _Loop, checkpoint: dict[str, Any]) -> None:
     try:
         loop.restore(checkpoint)
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else repr(exc)
+        lines = [line.strip() for line in str(exc).strip().splitlines()]
+        reason = " ".join(lines[:2])[:200] if lines else repr(exc)  # torch's head and first fault
         raise CheckpointError(
             f"{loop.run.last_checkpoint}: does not fit this run ({reason}); it may be another "
             "run's checkpoint. Restore the run's own last.pt, or start again in a new --out"
