@@ -161,6 +161,22 @@ def test_resume_with_more_epochs_trains_them_and_records_them(cli, interrupted) 
     assert json.loads((interrupted / "run.json").read_text())["config"]["optim"]["max_epochs"] == 6
 
 
+def test_resume_with_more_patience_is_applied_and_recorded(cli, interrupted) -> None:
+    r = cli("train", "--resume", str(interrupted), "--patience", "50", "--no-progress")
+    assert r.rc == 0, r.err
+    assert "patience = 50" in (interrupted / "config.toml").read_text()
+
+
+def test_resume_with_more_epochs_under_the_cosine_schedule_is_refused(cli, tmp_path) -> None:
+    cube, labels = tiny_files(tmp_path / "data")
+    run_dir = tmp_path / "run"
+    with pytest.raises(trainer._StopRequested):
+        trainer.train(small_config(cube, labels, **{"optim.scheduler": "cosine"}), run_dir,
+                      stop_after_epoch=1)  # fmt: skip
+    line = one_line(cli("train", "--resume", str(run_dir), "--epochs", "6"))
+    assert "--epochs" in line and "cosine" in line
+
+
 def test_resume_with_fewer_epochs_than_trained_is_refused(cli, interrupted) -> None:
     line = one_line(cli("train", "--resume", str(interrupted), "--epochs", "1"))
     assert "--epochs" in line and "2 epochs" in line
