@@ -37,6 +37,15 @@ OPTION_NAMES: dict[str, dict[str, str]] = {
         "data.bands": "--bands",
         "seeds": "--seeds",
         "seed": "--seeds",
+        "model": "--model",
+        "model_args.patch_size": "--patch-size",
+        "data.scene": "--scene",
+        "data.split": "--split",
+        "data.pca_fit": "--pca-fit",
+        "data.var": "--var",
+        "data.labels_var": "--labels-var",
+        "data.nan_policy": "--nan-policy",
+        "optim.augment": "--no-augment",
     },
     "evaluate": {"max_test": "--max-test"},
     "benchmark": {
@@ -228,15 +237,17 @@ def _model_args(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _train_config(args: argparse.Namespace) -> Any:
-    """The run's config as :func:`mssfe.workflows.train.run_config` builds it for Python
-    callers (one mapping of options to config fields), plus the recipe parts ``--ssl``/``--tta``."""
+def _train_config(args: argparse.Namespace, base: Any = None) -> Any:
+    """The RunConfig ``mssfe train`` asks for: ``--config`` (or ``base``, a resumed run's
+    stored configuration, or the defaults) with the options given on top, built by
+    :func:`mssfe.workflows.train.run_config` as for Python callers (one mapping of options to
+    config fields), plus the recipe parts ``--ssl``/``--tta``."""
     # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.training.config import with_overrides
     from mssfe.workflows.train import run_config
 
     config = run_config(
-        args.config,
+        args.config or base,
         model_args=_model_args(args),
         recipe=args.recipe,
         model=args.model,
@@ -276,12 +287,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     from mssfe.workflows.train import group_dir, train_seeds
 
     if args.resume:
-        result = train(None, args.resume, resume=True)
+        result = train(_resume_config(args), args.resume, resume=True)
         print(RunDir(result.run_dir).read_metrics().recipe_text())
         _print_metrics(result.metrics)
         return 0
     config = _train_config(args)
-    results, summary = train_seeds(config, args.seeds, args.out)
+    out = args.out or "runs"
+    results, summary = train_seeds(config, args.seeds, out)
     records = [RunDir(r.run_dir).read_metrics() for r in results]
     tag = " (simulated)" if records[0].simulated else ""
     seeds = [r.seed for r in records]
@@ -300,8 +312,33 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"OA {format_pm(m['oa'], s['oa'])}  AA {format_pm(m['aa'], s['aa'])}  "
         f"kappa {format_pm(m['kappa'], s['kappa'])}  over {summary.n_runs} seed(s)"
     )
-    print(f"summary: {GroupDir(group_dir(args.out, config)).summary_markdown}")
+    print(f"summary: {GroupDir(group_dir(out, config)).summary_markdown}")
     return 0
+
+
+def _resume_config(args: argparse.Namespace) -> Any:
+    """What ``--resume RUN_DIR`` is asked to continue with: the run's config.toml with the
+    options given on top (the trainer applies those that extend the run, refuses the rest);
+    None when the directory has no config.toml (the trainer says there is nothing to resume).
+    """
+    # lazy: `mssfe --help` never loads torch or the readers
+    from mssfe.training.config import load_config
+    from mssfe.training.rundir import RunDir
+
+    seeds = args.seeds if args.seeds_option else None  # --seeds/--seed given, not the default
+    for option, value in (
+        ("--out", args.out),
+        (args.seeds_option or "--seeds", seeds),
+        ("--config", args.config),
+    ):
+        if value is not None:
+            raise ConfigError(
+                f"cannot be given with --resume, which continues {args.resume} as it started "
+                "(its directory, seed and config.toml)",
+                field=option,
+            )
+    run = RunDir(args.resume)
+    return _train_config(args, base=load_config(run.config_file)) if run.has_config() else None
 
 
 def _print_metrics(metrics: Any) -> None:
@@ -614,8 +651,13 @@ def _add_train_parser(sub: Any) -> None:
     p.add_argument("--patch-size", type=int, help="the model's patch side (= patch_size=N)")
     p.add_argument("--split", help=SPLIT_HELP)
     _add_seed_options(p, [0])
-    p.add_argument("--out", default="runs", help="root directory of run directories")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run")
+    p.add_argument("--out", help="root directory of run directories (default: runs)")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted run; --epochs and --patience extend it, runtime options "
+        "(--threads, --device ...) apply, options that change the run are refused",
+    )
     p.add_argument("--epochs", type=int, help="max epochs (default: the model's)")
     p.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     p.add_argument("--lr", type=float, help="learning rate (default: the model's)")

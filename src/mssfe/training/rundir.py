@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from mssfe.training.config import (
     config_to_toml,
     load_config,
 )
+from mssfe.training.identity import comparable, data_difference, first_difference
 from mssfe.training.prepare import PreparedData, resolve
 from mssfe.training.recipes import recipe_record
 from mssfe.training.record import git_commit, machine, package_versions
@@ -211,8 +212,16 @@ class RunRecord:
 
     @classmethod
     def of_run(
-        cls, config: ResolvedRunConfig, scene: Scene, wall_time_s: float | None
+        cls,
+        config: ResolvedRunConfig,
+        scene: Scene,
+        wall_time_s: float | None,
+        *,
+        finished: bool = True,
     ) -> RunRecord:
+        """The record of a run that finished, or (``finished=False``) that starts: what it
+        is given (config, data checksums, bands) is recorded before training, so a resume
+        checks it."""
         chosen = scene.bands
         return cls(
             seed=config.seed,
@@ -222,7 +231,7 @@ class RunRecord:
             machine=machine(),
             data=scene.sources,
             wall_time_s=wall_time_s,
-            finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            finished=time.strftime("%Y-%m-%dT%H:%M:%S%z") if finished else None,
             n_source_bands=chosen.n_source if chosen is not None else scene.n_bands,
             bands=None if chosen is None else tuple(int(i) for i in chosen.indices),
             wavelengths=None
@@ -404,12 +413,28 @@ class RunDir:
         return Preprocessor.load(self.preprocessor_file)
 
     def start(self, config: ResolvedRunConfig, data: PreparedData) -> None:
-        """A fresh run: its config, split and preprocessing written, any old log dropped."""
+        """A fresh run: its config, split, preprocessing and run.json (config and data
+        checksums, not yet finished) written, any old log dropped."""
         ensure_dir(self.path)
         atomic_write_text(self.config_file, config_to_toml(config))
         data.split.save(self.split_file)
         data.preprocessor.save(self.preprocessor_file)
         self.log_file.unlink(missing_ok=True)
+        record = RunRecord.of_run(config, data.scene, None, finished=False)
+        atomic_write_json(self.record_file, record.to_json())
+
+    def record_config(self, config: ResolvedRunConfig) -> None:
+        """A resumed run's configuration with the options it was resumed with (more epochs,
+        other threads): config.toml and run.json's ``config`` say what it ran with."""
+        atomic_write_text(self.config_file, config_to_toml(config))
+        if self.record_file.exists():
+            record = replace(self.read_record(), config=config_to_dict(config))
+            atomic_write_json(self.record_file, record.to_json())
+
+    def recorded(self) -> RunRecord | None:
+        """run.json, or None for a run that has none (one started before runs recorded it
+        at their start)."""
+        return self.read_record() if self.record_file.exists() else None
 
     # the epoch log ----------------------------------------------------------------------------
 
@@ -418,23 +443,42 @@ class RunDir:
             handle.write(json.dumps(entry.to_json()) + "\n")
             handle.flush()
 
-    def read_log(self) -> list[EpochRecord]:
-        """The epochs logged so far; a half-written last line (a killed run) is skipped."""
+    def _log_lines(self) -> list[tuple[str, EpochRecord | None]]:
+        """Each line of log.jsonl with its record, None where it is not one (cut, garbage)."""
         if not self.log_file.exists():
             return []
-        entries = []
-        for line in self.log_file.read_text(encoding="utf-8").splitlines():
+        text = self.log_file.read_bytes().decode("utf-8", errors="replace")
+        lines: list[tuple[str, EpochRecord | None]] = []
+        for line in text.splitlines():
             try:
-                entries.append(record_from_json(EpochRecord, json.loads(line)))
+                lines.append((line, record_from_json(EpochRecord, json.loads(line))))
             except (ValueError, DataError):
-                continue
-        return entries
+                lines.append((line, None))
+        return lines
 
-    def truncate_log(self, last_epoch: int) -> None:
-        """Drop the log lines of epochs after ``last_epoch`` (their checkpoint was never saved)."""
-        if self.log_file.exists():
-            keep = [e.to_json() for e in self.read_log() if e.epoch <= last_epoch]
-            atomic_write_text(self.log_file, "".join(json.dumps(e) + "\n" for e in keep))
+    def read_log(self) -> list[EpochRecord]:
+        """The epochs logged so far; a half-written last line (a killed run) is skipped."""
+        return [entry for _, entry in self._log_lines() if entry is not None]
+
+    def repair_log(self, last_epoch: int) -> list[str]:
+        """Keep the log lines of epochs up to ``last_epoch`` (the checkpoint's: later lines
+        belong to epochs never saved) and drop lines that are not epoch records, as a cut
+        checkpoint is refused rather than read. Returns one warning per line dropped as
+        damaged (a run killed while writing its last line leaves one)."""
+        lines = self._log_lines()
+        if not lines:
+            return []
+        warnings = []
+        for number, (line, entry) in enumerate(lines, start=1):
+            if entry is None:
+                where = "its last line" if number == len(lines) else f"line {number}"
+                warnings.append(
+                    f"{self.log_file}: {where} is cut or damaged (a run stopped while writing "
+                    f"it) and is dropped: {line[:60]!r}"
+                )
+        keep = [e.to_json() for _, e in lines if e is not None and e.epoch <= last_epoch]
+        atomic_write_text(self.log_file, "".join(json.dumps(e) + "\n" for e in keep))
+        return warnings
 
     # results ----------------------------------------------------------------------------------
 
@@ -497,6 +541,18 @@ class RunDir:
             raise ConfigError(
                 f"{self.path}: holds a run with another configuration: {difference}; "
                 "choose another --out, or delete the directory to start again"
+            )
+
+    def check_same_data(self, sources: Mapping[str, Any]) -> None:
+        """Refuse to reuse this finished run when its data files changed since it ran: its
+        results are of the data it recorded (run.json), not of the files as they are now."""
+        record = self.recorded()
+        difference = data_difference(record.data, sources) if record is not None else None
+        if difference:
+            raise DataError(
+                f"{self.path}: this finished run was trained on other data: {difference}; "
+                "its results do not hold for the file as it is now. Train into another --out, "
+                "or delete the run directory to train it again"
             )
 
     def _same_split_pixels(self, stored: str, asked: str) -> bool:
@@ -569,25 +625,6 @@ def write_metrics(
     record = MetricsRecord.of_run(config, data, metrics, **fields)
     run.write_results(record, RunRecord.of_run(config, data.scene, record.train_seconds))
     return record
-
-
-def comparable(config: ResolvedRunConfig) -> dict[str, Any]:
-    """What decides a run's result (not where or how fast it runs), with tuples as lists."""
-    d = config_to_dict(config)
-    d.pop("runtime")
-    for key in ("data_dir", "download"):
-        d["data"].pop(key)
-    return json.loads(json.dumps(d))
-
-
-def first_difference(a: Any, b: Any, where: str = "") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b)):
-            found = first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else key)
-            if found:
-                return found
-        return None
-    return None if a == b else f"{where} (stored {a!r}, asked {b!r})"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from tqdm.auto import tqdm
 
 from mssfe.data.patches import PatchDataset
 from mssfe.data.scenes import Scene
-from mssfe.errors import ConfigError, MssfeError
+from mssfe.errors import CheckpointError, ConfigError, MssfeError
 from mssfe.models import Fit, create_model, get_model_spec
 from mssfe.training.averaging import WeightAverage
 from mssfe.training.batches import (
@@ -52,8 +53,10 @@ from mssfe.training.distributed import (
     unwrap,
     wrap_ddp,
 )
+from mssfe.training.identity import RunIdentity
 from mssfe.training.inference import evaluate_loss_acc, evaluate_prepared
 from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data, resolve
+from mssfe.training.resume import check_checkpoint, check_data, resumed_config, stored_config
 from mssfe.training.rundir import EpochRecord, RunDir, RunResult, write_metrics
 from mssfe.training.runtime import autocast, resolve_device, seed_everything, set_threads
 from mssfe.utils.lock import directory_lock
@@ -120,6 +123,7 @@ class _Loop:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "rng": capture_rng_state(),
+            "identity": RunIdentity.of(self.config, self.data.scene.sources).to_text(),
             **extra,
             **self.state,
         }
@@ -339,16 +343,21 @@ def _end_epoch(
 
 def _start(
     config: RunConfig | ResolvedRunConfig | None, run: RunDir, resume: bool
-) -> ResolvedRunConfig:
+) -> tuple[ResolvedRunConfig, ResolvedRunConfig | None]:
+    """The configuration to train with, and on resume the one the run started with.
+
+    A resume checks config.toml against run.json first, and takes ``config``, when given,
+    only as far as it extends the stored run (:mod:`mssfe.training.resume`).
+    """
     if resume:
-        if not run.has_config():
-            raise MssfeError(f"{run.path}: nothing to resume (no {run.config_file.name})")
-        return run.read_config()  # no [recipe] table: paper
+        stored = stored_config(run)
+        asked = stored if config is None else resumed_config(run, stored, resolve(config))
+        return asked, stored
     if config is None:
         raise ConfigError("train() needs a config unless resume=True")
     if run.has_checkpoint():
         raise MssfeError(f"{run.path}: already holds a run; use --resume or another --out")
-    return resolve(config)
+    return resolve(config), None
 
 
 def _prepare_run_dir(
@@ -397,7 +406,7 @@ def _train(
     if config is not None and not resume and get_model_spec(config.model).fit is Fit.ESTIMATOR:
         return train_classic(config, run_dir, scene=scene)
     run = RunDir(Path(run_dir))
-    config = _start(config, run, resume)
+    config, stored = _start(config, run, resume)
     optim = config.gradient_optim
     rt = config.runtime
     set_threads(rt.threads)
@@ -406,6 +415,8 @@ def _train(
     device = local_device(resolve_device(rt.device), ctx)
     check_world(optim.batch_size, ctx)
     scene = scene if scene is not None else load_scene_for(config)
+    if resume:
+        check_data(run, scene.sources)
     data = _prepare_run_dir(config, run, scene, resume, ctx)
     model = create_model(
         config.model, n_bands=data.features.shape[2], n_classes=scene.n_classes, **config.model_args
@@ -427,12 +438,31 @@ def _train(
         WeightAverage(unwrap(model), ema) if ema > 0 else None,
     )
     if resume and run.has_checkpoint():
-        loop.restore(load_checkpoint(run.last_checkpoint, map_location=device))
+        checkpoint = load_checkpoint(run.last_checkpoint, map_location=device)
+        check_checkpoint(run, checkpoint, config, scene.sources)
+        _restore(loop, checkpoint)
     if resume and ctx.is_main:  # drop log lines of an epoch whose checkpoint was never written
-        run.truncate_log(loop.state["epoch"])
+        for damaged in run.repair_log(loop.state["epoch"]):
+            warnings.warn(damaged, stacklevel=2)
+        if config != stored:  # resumed with more epochs or other runtime options
+            run.record_config(config)
     _run_epochs(loop, stop_after_epoch)
     ctx.barrier()  # rank 0 has written best.pt
     return _finish(loop)
+
+
+def _restore(loop: _Loop, checkpoint: dict[str, Any]) -> None:
+    """Load a checked last.pt into the loop; one that does not fit this network or optimiser
+    (a checkpoint written before runs recorded their identity in it) is a CheckpointError."""
+    try:
+        loop.restore(checkpoint)
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        lines = [line.strip() for line in str(exc).strip().splitlines()]
+        reason = " ".join(lines[:2])[:200] if lines else repr(exc)  # torch's head and first fault
+        raise CheckpointError(
+            f"{loop.run.last_checkpoint}: does not fit this run ({reason}); it may be another "
+            "run's checkpoint. Restore the run's own last.pt, or start again in a new --out"
+        ) from exc
 
 
 def _run_epochs(loop: _Loop, stop_after_epoch: int | None) -> None:
@@ -518,6 +548,7 @@ def run_or_resume(
     if run.has_config():
         run.check_same_config(config)
     if run.is_finished():
+        run.check_same_data((scene if scene is not None else load_scene_for(config)).sources)
         return run.load_result()
     resume = run.has_checkpoint()
     return train(None if resume else config, run.path, scene=scene, resume=resume)

@@ -367,9 +367,11 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
         cell = BenchmarkDir(bench.out).cell(scenes[s].name, p, m.label, seed, recipe)
         config = _cell_config(bench, scenes[s], m, split_path, seed, recipe)
         cells.append(((s, p, recipe, m.label), config, cell.path))
-    for _, config, run_dir in cells:  # before any training: a reused --out must match
+    for key, config, run_dir in cells:  # before any training: a reused --out must match
         if RunDir(run_dir).has_config():
             RunDir(run_dir).check_same_config(config)
+        if RunDir(run_dir).is_finished():  # and a finished cell must be of the data as it is
+            RunDir(run_dir).check_same_data(scenes[key[0]].sources)
     if bench.finished_only:
         return _finished_rows(bench, scenes, costs, cells)
     eta = _Eta(
@@ -395,6 +397,7 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
                 bar.update(1)
         else:
             context = multiprocessing.get_context("spawn")
+            bar.update(sum(RunDir(run_dir).is_finished() for _, _, run_dir in cells))
             with ProcessPoolExecutor(jobs, mp_context=context) as pool:
                 futures = {
                     pool.submit(
@@ -403,6 +406,7 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
                         run_dir,
                     ): run_dir
                     for i, (_, config, run_dir) in enumerate(cells)
+                    if not RunDir(run_dir).is_finished()  # checked above, read below
                 }
                 for future in as_completed(futures):
                     try:
