@@ -499,7 +499,7 @@ def _run_epochs(loop: _Loop, stop_after_epoch: int | None) -> None:
             bar.set_postfix(
                 loss=f"{metrics['loss']:.3f}",
                 train=f"{metrics['train_acc']:.3f}",
-                val=f"{val_acc:.3f}",
+                val=f"{val_acc:.3f}" if len(val_ds) else "-",  # a fixed schedule has none
             )
             if stop_after_epoch is not None and epoch >= stop_after_epoch:
                 raise _StopRequested(f"stopped after epoch {epoch}")
