@@ -7,9 +7,9 @@ How a page runs (docs/python-api.md, "Documentation that runs", says the same to
   namespace), with ``MSSFE_CACHE_DIR`` pointing inside it; ``benchmarks/`` and ``docs/`` of
   the repository are linked there, read-only, for commands that read committed tables.
 - Shell blocks run in ``bash -e -o pipefail`` with the virtual environment first on ``PATH``
-  and one documented override: ``mssfe train`` gets ``--epochs 2 --patience 2 --seed 0``,
+  and one documented override: ``mssfe train`` gets ``--epochs 2 --patience 2 --seed 0 --max-test 200``,
   ``mssfe benchmark`` gets ``--epochs 1 --patience 1 --seeds 1 --max-test 200`` and
-  ``mssfe demo`` gets ``--epochs 2`` appended (later options win), so the commands a reader
+  ``mssfe demo`` gets ``--epochs 2 --max-test 200`` appended (later options win), so the commands a reader
   copies keep their real budgets while CI checks they run.
 - A block that cannot run here (several nodes, downloads, ``make`` itself) is preceded by
   ``<!-- skip: next "why" -->`` in the page; the reason shows in the test report.
@@ -32,9 +32,9 @@ REPO = Path(__file__).resolve().parent
 
 # The documented override: CI runs the commands of the docs with these options appended.
 QUICK = {
-    "train": "--epochs 2 --patience 2 --seed 0",
+    "train": "--epochs 2 --patience 2 --seed 0 --max-test 200",
     "benchmark": "--epochs 1 --patience 1 --seeds 1 --max-test 200",
-    "demo": "--epochs 2",
+    "demo": "--epochs 2 --max-test 200",
 }
 SHELL_PRELUDE = (
     'mssfe() {\n  case "${1:-}" in\n'
