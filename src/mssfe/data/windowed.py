@@ -26,9 +26,11 @@ from mssfe.data.readers import (
     MAT_SUFFIXES,
     TIFF_SUFFIXES,
     Transform,
-    _envi_header_for,
-    _envi_ignore_value,
-    _existing_file,
+    check_envi_size,
+    envi_georef,
+    envi_header_for,
+    envi_ignore_value,
+    existing_file,
     load_cube,
 )
 from mssfe.errors import DataError
@@ -154,13 +156,14 @@ def _open_npy(path: Path) -> WindowedCube:
 def _open_envi(path: Path) -> WindowedCube:
     import spectral.io.envi as envi  # lazy: spectral is only needed for ENVI files
 
-    header = path if path.suffix.lower() == ".hdr" else _envi_header_for(path)
+    header = path if path.suffix.lower() == ".hdr" else envi_header_for(path)
     image = envi.open(str(header)) if header == path else envi.open(str(header), str(path))
+    check_envi_size(path, image)
     interleave = str(image.metadata.get("interleave", "bsq")).strip().lower()
     shape = (int(image.nrows), int(image.ncols), int(image.nbands))
     layout = _RawLayout(int(image.offset), shape, np.dtype(image.dtype), interleave)
     read, close = _raw_reader(Path(image.filename), layout)
-    ignore = _envi_ignore_value(path, image)
+    ignore = envi_ignore_value(path, image)
     read_valid = None
     if ignore is not None:
 
@@ -169,8 +172,9 @@ def _open_envi(path: Path) -> WindowedCube:
             hit = np.isnan(block) if np.isnan(ignore) else np.equal(block, ignore)
             return np.logical_not(np.any(hit, axis=-1))
 
-    return WindowedCube(path, shape, layout.dtype.newbyteorder("="), read, True,
-                        read_valid=read_valid, _close=close)  # fmt: skip
+    crs, transform = envi_georef(path, image)
+    return WindowedCube(path, shape, layout.dtype.newbyteorder("="), read, True, crs=crs,
+                        transform=transform, read_valid=read_valid, _close=close)  # fmt: skip
 
 
 def _open_geotiff(path: Path) -> WindowedCube:
@@ -243,7 +247,7 @@ def _open_hdf5(path: Path, var: str | None, transpose: bool) -> WindowedCube | N
 
 def open_cube_windowed(path: str | Path, var: str | None = None) -> WindowedCube:
     """Open a cube for reading by rows; formats that cannot be windowed are loaded whole."""
-    file = _existing_file(path)
+    file = existing_file(path)
     suffix = file.suffix.lower()
     opened: WindowedCube | None = None
     if suffix == ".npy":
@@ -257,7 +261,7 @@ def open_cube_windowed(path: str | Path, var: str | None = None) -> WindowedCube
 
         if h5py.is_hdf5(file):
             opened = _open_hdf5(file, var, transpose=True)
-    elif suffix == ".hdr" or _envi_header_for(file) is not None:
+    elif suffix == ".hdr" or envi_header_for(file) is not None:
         opened = _open_envi(file)
     if opened is not None:
         return opened
