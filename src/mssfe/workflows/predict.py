@@ -20,7 +20,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mssfe.data.patches import extract_patches
 from mssfe.data.preprocess import Preprocessor
 from mssfe.data.readers import Cube, load_cube, load_labels
 from mssfe.data.registry import PALETTE
@@ -30,13 +29,11 @@ from mssfe.models import Fit, create_model, get_model_spec, input_needs
 from mssfe.training.checkpoint import load_checkpoint
 from mssfe.training.config import ResolvedRunConfig
 from mssfe.training.distributed import init_distributed, local_device, shutdown
-from mssfe.training.inference import class_probabilities
 from mssfe.training.prepare import load_scene_for
 from mssfe.training.rundir import PREDICTION_RECORD, PredictionDir, RunDir
 from mssfe.training.runtime import resolve_device
 from mssfe.utils.atomic import atomic_save, atomic_write_json
 from mssfe.utils.outdir import check_output_dir, output_set
-from mssfe.utils.validation import check_scalar
 from mssfe.viz.geotiff import (
     check_class_codes,
     codes_to_indices,
@@ -45,30 +42,16 @@ from mssfe.viz.geotiff import (
     write_float_geotiff,
 )
 from mssfe.viz.maps import save_class_map_png
-
-
-@dataclass(frozen=True, eq=False)
-class LoadedRun:
-    """A trained run ready to predict: its config, preprocessing and model in eval mode."""
-
-    config: ResolvedRunConfig
-    preprocessor: Preprocessor
-    model: torch.nn.Module
-    n_classes: int
-    class_names: tuple[str, ...]
-    colours: tuple[str, ...]
-    patch_size: int
-    run_dir: Path
-    scene_name: str = ""
-    simulated: bool = False
-    class_codes: tuple[int, ...] = ()  # the label file's code of each class; () = 1..K
-
-    @property
-    def codes(self) -> tuple[int, ...]:
-        """The label file's code of each class, in the order of the network's outputs."""
-        return self.class_codes or tuple(range(1, self.n_classes + 1))
-
-    tta: bool = False  # the run's recipe averages the 8 flips/rotations at test time
+from mssfe.workflows.predict_core import (
+    LoadedRun,
+    Timings,
+    check_runs,
+    padded_probabilities,
+    prediction_record,
+    prediction_title,
+    reflect_rows,
+    tile_bounds,
+)
 
 
 @dataclass(frozen=True)
@@ -167,28 +150,6 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
     )
 
 
-@dataclass(frozen=True)
-class Timings:
-    """End-to-end seconds (tiling, preprocessing, patches, forward) and pure forward seconds."""
-
-    seconds: float
-    forward_seconds: float
-    pixels: int
-
-    @property
-    def pixels_per_s(self) -> float:
-        return self.pixels / max(self.seconds, 1e-12)
-
-    @property
-    def forward_pixels_per_s(self) -> float:
-        return self.pixels / max(self.forward_seconds, 1e-12)
-
-    @property
-    def efficiency(self) -> float:
-        """End-to-end over forward-only throughput: 1.0 means no overhead at all."""
-        return self.forward_seconds / max(self.seconds, 1e-12)
-
-
 @dataclass(frozen=True, eq=False)
 class PredictionResult:
     """Class map ``(H, W)`` int64 in 1..K (0 where this rank predicted nothing), confidence
@@ -201,19 +162,6 @@ class PredictionResult:
     timings: Timings
     tiles: tuple[tuple[int, int], ...] = field(default=())
     probabilities: np.ndarray | None = None
-
-
-def tile_bounds(height: int, tile_rows: int) -> list[tuple[int, int]]:
-    """Row ranges ``[r0, r1)`` of consecutive tiles covering ``height`` rows."""
-    return [(r0, min(height, r0 + tile_rows)) for r0 in range(0, height, tile_rows)]
-
-
-def reflect_rows(start: int, stop: int, height: int) -> np.ndarray:
-    """Row indices ``start..stop-1`` of the scene, mirrored at the border like ``np.pad``'s
-    ``reflect`` mode (row -k -> row k, row H-1+k -> row H-1-k)."""
-    rows = np.arange(start, stop)
-    rows = np.where(rows < 0, -rows, rows)
-    return np.where(rows >= height, 2 * (height - 1) - rows, rows)
 
 
 def tile_features(
@@ -233,46 +181,6 @@ def tile_features(
     return out
 
 
-def _check_inputs(
-    runs: Sequence[LoadedRun], cube: np.ndarray, tile_rows: int, batch_size: int
-) -> None:
-    if not runs:
-        raise ConfigError("predict_scene needs at least one run")
-    if cube.ndim != 3:
-        raise DataError(
-            "cube must be 3-D, band-last", field="cube", expected="(H, W, B)", got=cube.shape
-        )
-    for run in runs:
-        if cube.shape[2] != run.preprocessor.n_bands:
-            raise DataError(
-                "cube does not have the bands the run was trained on",
-                file=run.run_dir,
-                field="cube",
-                expected=f"(H, W, {run.preprocessor.n_bands})",
-                got=cube.shape,
-            )
-        radius = run.patch_size // 2
-        if radius >= cube.shape[0] or radius >= cube.shape[1]:
-            raise DataError(
-                "scene too small for the run's patch size",
-                field="cube",
-                expected=f"H and W > {radius}",
-                got=cube.shape[:2],
-            )
-    if len({run.n_classes for run in runs}) != 1:
-        raise ConfigError(
-            f"ensemble runs disagree on the number of classes: {[r.n_classes for r in runs]}"
-        )
-    check_scalar(tile_rows, "tile_rows", int, min_val=1)
-    check_scalar(batch_size, "batch_size", int, min_val=1)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-@torch.inference_mode()
 def _tile_probabilities(
     run: LoadedRun,
     cube: np.ndarray,
@@ -284,30 +192,8 @@ def _tile_probabilities(
 ) -> tuple[np.ndarray, float]:
     """Softmax probabilities ``(n, K)`` of the tile's pixels (row-major) and forward seconds;
     ``tta``: averaged over the 8 flips/rotations of every patch."""
-    radius = run.patch_size // 2
-    width = cube.shape[1]
-    padded = tile_features(cube, run.preprocessor, r0, r1, radius)
-    n_pixels = (r1 - r0) * width
-    probs = np.empty((n_pixels, run.n_classes), dtype=np.float32)
-    forward = 0.0
-    for start in range(0, n_pixels, batch_size):
-        stop = min(n_pixels, start + batch_size)
-        patches = extract_patches(padded, np.arange(start, stop), width, run.patch_size)
-        x = torch.from_numpy(patches).to(device, non_blocking=True)
-        _sync(device)
-        t0 = time.perf_counter()
-        p = class_probabilities(
-            run.model,
-            x,
-            chunk=len(x),
-            device=device,
-            precision=run.config.runtime.precision,
-            tta=tta,
-        )
-        _sync(device)
-        forward += time.perf_counter() - t0
-        probs[start:stop] = p.cpu().numpy()
-    return probs, forward
+    padded = tile_features(cube, run.preprocessor, r0, r1, run.patch_size // 2)
+    return padded_probabilities(run, padded, cube.shape[1], batch_size, device, tta)
 
 
 def predict_scene(
@@ -332,7 +218,7 @@ def predict_scene(
     (None: as each run's recipe says).
     """
     cube = np.asarray(cube)
-    _check_inputs(runs, cube, tile_rows, batch_size)
+    check_runs(runs, cube.shape, tile_rows, batch_size)
     if not 0 <= rank < world_size:
         raise ConfigError(f"rank must be in [0, world_size={world_size}), got {rank}")
     dev = torch.device(device) if device is not None else next(runs[0].model.parameters()).device
@@ -406,10 +292,6 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     atomic_save(path, lambda handle: np.save(handle, array, allow_pickle=False))
 
 
-def _prediction_title(scene_name: str, simulated: bool) -> str:
-    return f"{scene_name} (simulated scene)" if simulated else scene_name
-
-
 def write_prediction(
     out_dir: str | Path,
     result: PredictionResult,
@@ -481,7 +363,7 @@ def _write_prediction_files(
         transform=transform,
     )
     _save_npy(paths["class_map_npy"], code_map)
-    title = f"Classification map: {_prediction_title(scene_name, simulated)}"
+    title = f"Classification map: {prediction_title(scene_name, simulated)}"
     save_class_map_png(paths["class_map_png"], result.class_map, colours, class_names, title)
     if confidence:
         paths["confidence_tif"] = out.confidence_tif
@@ -503,29 +385,12 @@ def _write_prediction_files(
             description=[f"{c}: {n}" for c, n in zip(codes, class_names, strict=True)],
         )
         _save_npy(paths["probabilities_npy"], result.probabilities)
-    t = result.timings
     counts = np.bincount(result.class_map.ravel(), minlength=len(class_names) + 1)[1:]
-    meta = {
-        "scene": scene_name,
-        "simulated": simulated,
-        "shape": list(result.class_map.shape),
-        "classes": [
-            {"code": code, "name": name, "colour": colour, "pixels": int(n)}
-            for code, name, colour, n in zip(codes, class_names, colours, counts, strict=False)
-        ],
-        "class_codes": codes,
-        "class_names": list(class_names),
-        "colours": list(colours),
-        "crs": crs,
-        "transform": list(transform) if transform is not None else None,
-        "pixels": t.pixels,
-        "seconds": t.seconds,
-        "forward_seconds": t.forward_seconds,
-        "pixels_per_s": t.pixels_per_s,
-        "forward_pixels_per_s": t.forward_pixels_per_s,
-        "class_counts": counts,
-        **(extra or {}),
-    }
+    meta = prediction_record(
+        scene_name=scene_name, simulated=simulated, shape=result.class_map.shape,
+        class_codes=codes, class_names=class_names, colours=colours, counts=counts, crs=crs,
+        transform=transform, timings=result.timings, extra=extra,
+    )  # fmt: skip
     paths["json"] = out.record_file
     atomic_write_json(paths["json"], meta)
     return paths
