@@ -90,6 +90,26 @@ def _runs(rows: np.ndarray) -> Iterator[tuple[int, int]]:
         yield int(part[0]), int(part[-1]) + 1
 
 
+def as_windowed(
+    data: np.ndarray,
+    path: str | Path = "array",
+    *,
+    crs: str | None = None,
+    transform: Transform | None = None,
+    valid: np.ndarray | None = None,
+) -> WindowedCube:
+    """A cube already in memory ``(H, W, B)`` behind the same interface (``windowed`` False),
+    so that one tile loop serves files and arrays; ``valid`` ``(H, W)`` bool marks no data."""
+    arr = np.asarray(data)
+    if arr.ndim != 3:
+        raise DataError("cube must be 3-D, band-last", field="cube", expected="(H, W, B)",
+                        got=arr.shape)  # fmt: skip
+    return _from_array(
+        Path(path), arr, False, crs=crs, transform=transform,
+        read_valid=None if valid is None else (lambda rows: valid[rows]),
+    )  # fmt: skip
+
+
 def _from_array(path: Path, data: np.ndarray, windowed: bool, **meta: Any) -> WindowedCube:
     h, w, b = (int(x) for x in data.shape)
     return WindowedCube(path, (h, w, b), data.dtype, lambda rows: np.asarray(data[rows]),

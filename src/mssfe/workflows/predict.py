@@ -24,11 +24,12 @@ from mssfe.data.preprocess import Preprocessor
 from mssfe.data.readers import Cube, load_cube, load_labels
 from mssfe.data.registry import PALETTE
 from mssfe.data.scenes import Scene, find_scene_info, load_scene
+from mssfe.data.windowed import WindowedCube, as_windowed, open_cube_windowed
 from mssfe.errors import ConfigError, DataError, MssfeError
 from mssfe.models import Fit, create_model, get_model_spec, input_needs
 from mssfe.training.checkpoint import load_checkpoint
 from mssfe.training.config import ResolvedRunConfig
-from mssfe.training.distributed import init_distributed, local_device, shutdown
+from mssfe.training.distributed import DistContext, init_distributed, local_device, shutdown
 from mssfe.training.prepare import load_scene_for
 from mssfe.training.rundir import PREDICTION_RECORD, PredictionDir, RunDir
 from mssfe.training.runtime import resolve_device
@@ -51,6 +52,17 @@ from mssfe.workflows.predict_core import (
     prediction_title,
     reflect_rows,
     tile_bounds,
+)
+from mssfe.workflows.predict_stream import (
+    MapStyle,
+    PixelWindow,
+    check_stream_inputs,
+    check_window,
+    parse_window,
+    shift_transform,
+    stream_tiles,
+    warn_no_data,
+    write_streamed,
 )
 
 
@@ -530,6 +542,96 @@ def _as_runs(
     return tuple(r if isinstance(r, LoadedRun) else load_run(r, device=device) for r in items)
 
 
+@dataclass(frozen=True, eq=False)
+class _Source:
+    """A cube to classify behind the window-by-window interface, with its name."""
+
+    cube: WindowedCube
+    name: str
+    simulated: bool
+
+
+def _windowed_source(
+    source: str | Path | np.ndarray | Scene | Cube | None,
+    own: ResolvedRunConfig,
+    *,
+    var: str | None,
+    data_dir: str | Path | None,
+    crs: str | None = None,
+    transform: Sequence[float] | None = None,
+) -> _Source:
+    """A cube file opened for reading by windows (never loaded whole, except the formats that
+    cannot be read in parts); any other source as :func:`resolve_pixels` loads it."""
+    if isinstance(source, (str, Path)) and _looks_like_file(source):
+        return _Source(open_cube_windowed(source, var), Path(source).stem, False)
+    pixels = resolve_pixels(source, own, var=var, data_dir=data_dir, crs=crs, transform=transform)
+    georef = tuple(pixels.transform[:6]) if pixels.transform is not None else None
+    cube = as_windowed(pixels.cube, pixels.name, crs=pixels.crs, transform=georef,  # type: ignore[arg-type]
+                       valid=pixels.valid)  # fmt: skip
+    return _Source(cube, pixels.name, pixels.simulated)
+
+
+def _predict_window(
+    loaded: Sequence[LoadedRun],
+    source: str | Path | np.ndarray | Scene | Cube | None,
+    window: PixelWindow,
+    *,
+    out: str | Path | None,
+    probabilities: bool,
+    confidence: bool,
+    var: str | None,
+    data_dir: str | Path | None,
+    crs: str | None,
+    transform: Sequence[float] | None,
+    tile_rows: int,
+    batch_size: int,
+    device: torch.device,
+    tta: bool | None,
+) -> Prediction:
+    """:func:`predict` of a window: its tiles streamed from the source, gathered in memory."""
+    first = loaded[0]
+    opened = _windowed_source(source, first.config, var=var, data_dir=data_dir, crs=crs,
+                              transform=transform)  # fmt: skip
+    with opened.cube as cube:
+        check_stream_inputs(loaded, cube, tile_rows, batch_size)
+        check_window(window, cube.shape)
+        shape = (window.height, window.width)
+        class_map = np.zeros(shape, dtype=np.int64)
+        conf = np.zeros(shape, dtype=np.float32)
+        probs = np.zeros((*shape, first.n_classes), np.float32) if probabilities else None
+        t0, forward, no_data = time.perf_counter(), 0.0, 0
+        for tile in stream_tiles(loaded, cube, window, DistContext(), tile_rows=tile_rows,
+                                 batch_size=batch_size, device=device, tta=tta,
+                                 probabilities=probabilities):  # fmt: skip
+            class_map[tile.r0 : tile.r1] = tile.class_index
+            conf[tile.r0 : tile.r1] = tile.confidence
+            if probs is not None and tile.probabilities is not None:
+                probs[tile.r0 : tile.r1] = tile.probabilities
+            forward += tile.forward_seconds
+            no_data += tile.no_data
+        crs_out, transform_out = cube.crs, shift_transform(cube.transform, window)
+    warn_no_data(cube.path, no_data, shape[0] * shape[1])
+    timings = Timings(time.perf_counter() - t0, forward, shape[0] * shape[1])
+    result = PredictionResult(class_map, conf, timings, ((0, shape[0]),), probs)
+    paths: dict[str, Path] = {}
+    if out is not None:
+        paths = write_prediction(
+            out, result, class_names=first.class_names, colours=first.colours,
+            class_codes=first.codes, crs=crs_out, transform=transform_out,
+            simulated=opened.simulated, scene_name=opened.name, confidence=confidence,
+            probabilities=probabilities,
+            extra={"runs": [str(r.run_dir) for r in loaded],
+                   "tta": [r.tta if tta is None else tta for r in loaded],
+                   "window": window.text(), "source_shape": list(cube.shape)},
+        )  # fmt: skip
+    return Prediction(
+        class_map=indices_to_codes(class_map, first.codes), confidence=conf,
+        probabilities=probs, class_codes=first.codes, class_names=first.class_names,
+        colours=first.colours, scene_name=opened.name, simulated=opened.simulated, crs=crs_out,
+        transform=transform_out, timings=timings, paths=paths,
+    )  # fmt: skip
+
+
 def predict(
     runs: str | Path | LoadedRun | Sequence[str | Path | LoadedRun],
     source: str | Path | np.ndarray | Scene | Cube | None = None,
@@ -546,6 +648,7 @@ def predict(
     device: str = "auto",
     progress: bool = False,
     tta: bool | None = None,
+    window: str | Sequence[int] | PixelWindow | None = None,
 ) -> Prediction:
     """Classify every pixel of ``source`` with trained run(s): ``mssfe predict`` in Python.
 
@@ -555,11 +658,20 @@ def predict(
     the bands the runs were trained on (optionally georeferenced by ``crs``, ``transform``).
     ``out`` also writes the files of :func:`write_prediction` (GeoTIFFs in the label codes).
     ``tta``: average the 8 flips/rotations of every patch (None: as each run's recipe says).
+    ``window``: classify only rows ``ROW0:ROW1`` and columns ``COL0:COL1`` (``"0:512,100:900"``
+    or four integers, ends excluded) of the scene; a cube file is then read window by window,
+    never whole, and the result's transform is the window's.
     """
     dev = resolve_device(device)
     loaded = _as_runs(runs, dev)
     if not loaded:
         raise ConfigError("predict needs at least one run")
+    if window is not None:
+        return _predict_window(
+            loaded, source, parse_window(window), out=out, probabilities=probabilities,
+            confidence=confidence, var=var, data_dir=data_dir, crs=crs, transform=transform,
+            tile_rows=tile_rows, batch_size=batch_size, device=dev, tta=tta,
+        )  # fmt: skip
     pixels = resolve_pixels(
         source, loaded[0].config, var=var, data_dir=data_dir, crs=crs, transform=transform
     )
@@ -617,9 +729,10 @@ class PredictionRun:
     scene_name: str
     simulated: bool
     runs: tuple[LoadedRun, ...]
-    result: PredictionResult
+    timings: Timings
     paths: dict[str, Path]
     tta_per_run: list[bool] = field(default_factory=list)  # test-time augmentation of each run
+    result: PredictionResult | None = None  # None when streamed: the maps are only on disk
 
     @property
     def tta(self) -> bool:
@@ -642,20 +755,34 @@ def run_predict(
     device: str = "auto",
     progress: bool = True,
     tta: bool | None = None,
+    window: str | Sequence[int] | PixelWindow | None = None,
 ) -> PredictionRun | None:
     """Classify a scene (the first run's own, ``scene``, or a user ``cube``) with the runs'
     averaged probabilities and write the outputs into ``out``.
+
+    A ``cube`` file, and any ``window`` (``"ROW0:ROW1,COL0:COL1"``, ends excluded), is
+    streamed (:mod:`mssfe.workflows.predict_stream`): read tile by tile, never whole, and
+    the maps written tile by tile, so a cube larger than memory can be classified.
 
     Under torchrun the row tiles are shared between ranks and gathered on rank 0, which writes;
     the other ranks return None. ``tta``: average the 8 flips/rotations of every patch (None:
     as each run's recipe says); recorded in prediction.json.
     """
+    wanted = parse_window(window) if window is not None else None  # a typo fails at once
     ctx = init_distributed(resolve_device(device))
     if ctx.is_main:  # before any work: a prediction never ends in an unwritable --out
         check_output_dir(out)
     local = local_device(resolve_device(device), ctx)
     runs = tuple(load_run(d, device=local) for d in run_dirs)
     used = [run.tta if tta is None else tta for run in runs]
+    if cube or wanted is not None:
+        source = _windowed_source(Path(cube) if cube else scene, runs[0].config, var=var,
+                                  data_dir=data_dir)  # fmt: skip
+        return _run_predict_streamed(
+            runs, source, out, ctx, wanted, tile_rows=tile_rows, batch_size=batch_size,
+            confidence=confidence, probabilities=probabilities, device=local,
+            progress=progress, tta=tta, used=used,
+        )  # fmt: skip
     pixels = resolve_pixels(
         Path(cube) if cube else scene, runs[0].config, var=var, data_dir=data_dir
     )
@@ -691,11 +818,63 @@ def run_predict(
         probabilities=probabilities,
         extra={"runs": [str(r.run_dir) for r in runs], "tta": used},
     )
-    return PredictionRun(pixels.name, pixels.simulated, runs, result, paths, used)
+    return PredictionRun(
+        pixels.name, pixels.simulated, runs, result.timings, paths, used, result=result
+    )
+
+
+def _run_predict_streamed(
+    runs: tuple[LoadedRun, ...],
+    source: _Source,
+    out: str | Path,
+    ctx: DistContext,
+    window: PixelWindow | None,
+    *,
+    tile_rows: int,
+    batch_size: int,
+    confidence: bool,
+    probabilities: bool,
+    device: torch.device,
+    progress: bool,
+    tta: bool | None,
+    used: list[bool],
+) -> PredictionRun | None:
+    """:func:`run_predict` tile by tile: each rank classifies its own tiles, rank 0 writes."""
+    with source.cube as cube:
+        check_stream_inputs(runs, cube, tile_rows, batch_size)
+        region = check_window(window or PixelWindow.whole(cube.shape), cube.shape)
+        tiles = stream_tiles(runs, cube, region, ctx, tile_rows=tile_rows, batch_size=batch_size,
+                             device=device, tta=tta, probabilities=probabilities)  # fmt: skip
+        if not ctx.is_main:
+            for _ in tiles:  # the collectives of each round happen inside
+                pass
+            shutdown(ctx)
+            return None
+        first = runs[0]
+        style = MapStyle(first.class_names, first.colours, first.codes, cube.crs,
+                         shift_transform(cube.transform, region))  # fmt: skip
+        maps = write_streamed(
+            out, tiles, (region.height, region.width), style, scene_name=source.name,
+            simulated=source.simulated, confidence=confidence, probabilities=probabilities,
+            progress=progress,
+            extra={
+                "runs": [str(r.run_dir) for r in runs], "tta": used, "streamed": True,
+                "window": region.text(), "source": str(cube.path),
+                "source_shape": list(cube.shape), "read_by_windows": cube.windowed,
+                "tile_rows": tile_rows, "ranks": ctx.world_size,
+                "preprocessor": "each run's own preprocessor.npz, fitted when it was trained "
+                "(not refitted on this cube)",
+                "no_data_fill": "the first run's band means (for neighbouring patches)",
+            },
+        )  # fmt: skip
+    shutdown(ctx)
+    warn_no_data(cube.path, maps.no_data, region.height * region.width)
+    return PredictionRun(source.name, source.simulated, runs, maps.timings, maps.paths, used)
 
 
 __all__ = [
     "LoadedRun",
+    "PixelWindow",
     "Pixels",
     "Prediction",
     "PredictionResult",
