@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,14 +39,21 @@ WINDOW_ROWS, WINDOW_COLS = 128, (256, 768)
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _strips(n_rows: int) -> tuple[np.ndarray, ...]:
-    """Strips of STRIP rows: Salinas-A tiled to WIDTH columns, each strip rolled differently."""
+def _base_strip() -> np.ndarray:
+    """STRIP rows of Salinas-A tiled to WIDTH columns ``(STRIP, WIDTH, BANDS)`` int16."""
     from mssfe.data.scenes import load_scene
 
     scene = load_scene("SalinasA").require_cube().astype(np.int16)  # (83, 86, 204)
     reps = (-(-STRIP // scene.shape[0]), -(-WIDTH // scene.shape[1]), 1)
-    base = np.tile(scene, reps)[:STRIP, :WIDTH]
-    return tuple(np.roll(base, shift=7 * k, axis=1) for k in range(max(1, n_rows // STRIP + 1)))
+    return np.ascontiguousarray(np.tile(scene, reps)[:STRIP, :WIDTH])
+
+
+def _strips(n_rows: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(row0, rows)`` strips of at most STRIP rows, each rolled by its own number of
+    columns so that no two are the same; one strip in memory at a time."""
+    base = _base_strip()
+    for k, r0 in enumerate(range(0, n_rows, STRIP)):
+        yield r0, np.roll(base, shift=7 * k, axis=1)[: min(STRIP, n_rows - r0)]
 
 
 def write_envi(path: Path, n_rows: int) -> Path:
@@ -56,10 +64,8 @@ def write_envi(path: Path, n_rows: int) -> Path:
         f"samples = {WIDTH}\nlines = {n_rows}\nbands = {BANDS}\nheader offset = 0\n"
         "file type = ENVI Standard\ndata type = 2\ninterleave = bil\nbyte order = 0\n"
     )
-    strips = _strips(min(n_rows, 64 * STRIP))
     with open(path.with_suffix(".img"), "wb") as handle:
-        for k, r0 in enumerate(range(0, n_rows, STRIP)):
-            rows = strips[k % len(strips)][: min(STRIP, n_rows - r0)]
+        for _, rows in _strips(n_rows):
             handle.write(np.ascontiguousarray(rows.transpose(0, 2, 1)).astype("<i2").tobytes())
     return header
 
@@ -69,7 +75,6 @@ def write_geotiff(path: Path, n_rows: int) -> Path:
     import rasterio
     from rasterio.windows import Window
 
-    strips = _strips(min(n_rows, 64 * STRIP))
     profile = {
         "driver": "GTiff", "height": n_rows, "width": WIDTH, "count": BANDS, "dtype": "int16",
         "tiled": True, "blockxsize": 256, "blockysize": 256, "interleave": "pixel",
@@ -77,8 +82,7 @@ def write_geotiff(path: Path, n_rows: int) -> Path:
         "transform": rasterio.transform.from_origin(588000.0, 4_140_000.0, 3.7, 3.7),
     }  # fmt: skip
     with rasterio.Env(GDAL_CACHEMAX=256), rasterio.open(path, "w", **profile) as dataset:
-        for k, r0 in enumerate(range(0, n_rows, STRIP)):
-            rows = strips[k % len(strips)][: min(STRIP, n_rows - r0)]
+        for r0, rows in _strips(n_rows):
             window = Window(0, r0, WIDTH, rows.shape[0])
             dataset.write(np.moveaxis(rows, -1, 0), window=window)
     return path
