@@ -87,12 +87,27 @@ def test_tiles_are_dealt_round_robin_each_once() -> None:
             assert mine == flat[rank::world]
 
 
-@pytest.mark.parametrize("fmt", ["envi", "geotiff"])
+def _npy(path: Path, cube: np.ndarray) -> Path:
+    np.save(path, cube)
+    return path
+
+
+def _hdf5(path: Path, cube: np.ndarray) -> Path:
+    import h5py
+
+    with h5py.File(path, "w") as handle:
+        handle["cube"] = cube
+    return path
+
+
+WRITERS = {"c.hdr": _envi, "c.tif": _geotiff, "c.npy": _npy, "c.h5": _hdf5}
+
+
+@pytest.mark.parametrize("name", list(WRITERS))
 def test_streamed_maps_equal_the_in_memory_maps(
-    fmt: str, shared_run: Path, cube: np.ndarray, in_memory: dict, tmp_path: Path
+    name: str, shared_run: Path, cube: np.ndarray, in_memory: dict, tmp_path: Path
 ) -> None:
-    write = _envi if fmt == "envi" else _geotiff
-    source = write(tmp_path / ("c.hdr" if fmt == "envi" else "c.tif"), cube)
+    source = WRITERS[name](tmp_path / name, cube)
     paths = _stream(shared_run, source, tmp_path / "out")
     np.testing.assert_array_equal(np.load(paths["class_map_npy"]), in_memory["class_map"])
     np.testing.assert_array_equal(read_geotiff(paths["class_map_tif"])["array"],
