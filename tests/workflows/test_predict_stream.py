@@ -224,3 +224,29 @@ def test_two_ranks_read_their_own_tiles_and_rank_0_writes_the_same_map(
         return np.load(out / "class_map.npy")
 
     np.testing.assert_array_equal(run(2, tmp_path / "two"), run(1, tmp_path / "one"))
+
+
+def test_a_stream_stopped_half_way_leaves_the_previous_prediction_whole(
+    shared_run: Path, cube: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tiles go into a staging set: a failure after some tiles were written changes
+    nothing in --out and leaves no partial file behind."""
+    from mssfe.workflows import predict_stream
+
+    source = _envi(tmp_path / "c.hdr", cube)
+    out = tmp_path / "out"
+    _stream(shared_run, source, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    real, calls = predict_stream.classify_tile, []
+
+    def fail_on_third(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(predict_stream, "classify_tile", fail_on_third)
+    with pytest.raises(OSError, match="No space left"):
+        _stream(shared_run, source, out, window="0:30,0:30")
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    assert [p.name for p in out.iterdir() if p.is_dir() or "partial" in p.name] == []
