@@ -207,8 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             control = (f"Control: the whole-cube reader (`load_cube`, a memory map of the "
                        f"whole file) on the {written[-1].stat().st_size / 2**30:.2f} GiB ENVI "
                        f"cube under the same cap: exit {status} after {wall:.0f} s, peak RSS "
-                       f"{rss:.0f} MiB: `{last[:200]}`" + (" (spectral's memory map fails under the "
-                       "cap and it reports that as a shape error)." if status else "."))  # fmt: skip
+                       f"{rss:.0f} MiB: `{last[:200]}`.")  # fmt: skip
         if not args.keep:
             for path in written:
                 path.unlink(missing_ok=True)

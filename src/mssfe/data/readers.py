@@ -357,7 +357,7 @@ def _read_envi(file: Path) -> _Contents:
     else:
         image = envi.open(str(envi_header_for(file)), str(file))
     check_envi_size(file, image)
-    data = np.array(image.open_memmap(interleave="bip", writable=False))
+    data = np.array(_envi_memmap(file, image))
     ignore = envi_ignore_value(file, image)
     valid = None
     if ignore is not None:
@@ -374,6 +374,26 @@ def _read_envi(file: Path) -> _Contents:
         valid=valid,
         nodata=nodata,
     )
+
+
+def _envi_memmap(file: Path, image: Any) -> np.ndarray:
+    """The data file mapped band-last. spectral returns None when the map fails (a file larger
+    than the address space left, e.g. under a memory limit) and then fails on a transpose with
+    "axes don't match array"; here that says what happened instead."""
+    try:
+        mapped = image.open_memmap(interleave="bip", writable=False)
+    except ValueError:
+        mapped = None
+    if mapped is None:
+        size = Path(image.filename).stat().st_size
+        raise DataError(
+            "cannot map the ENVI data file into memory to read it whole; `mssfe predict --cube` "
+            "reads a cube this size window by window",
+            file=file,
+            expected=f"{size / 2**30:.2f} GiB of address space free",
+            got="the memory map failed",
+        )
+    return np.asarray(mapped)
 
 
 def envi_ignore_value(file: Path, image: Any) -> float | None:
