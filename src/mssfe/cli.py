@@ -59,7 +59,7 @@ OPTION_NAMES: dict[str, dict[str, str]] = {
         "jobs": "--jobs",
         "recipes": "--recipe",
     },
-    "predict": {"tile_rows": "--tile-rows", "batch_size": "--batch-size"},
+    "predict": {"tile_rows": "--tile-rows", "batch_size": "--batch-size", "window": "--window"},
     "simulate": {
         "scale": "--scale",
         "noise_seed": "--seed",
@@ -423,6 +423,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.no_progress,
         tta=args.tta,
+        window=args.window,
     )
     if done is None:  # a torchrun rank other than 0: rank 0 writes
         return 0
@@ -430,7 +431,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     tta = "on (8 flips/rotations averaged)" if done.tta else "off"
     print(
         f"{done.scene_name}{tag}: {len(done.runs)} run(s), test-time augmentation {tta}; "
-        f"{describe_timings(done.result.timings)}"
+        f"{describe_timings(done.timings)}"
     )
     for path in done.paths.values():
         print(f"saved {path}")
@@ -479,6 +480,12 @@ def _add_predict_report_parsers(sub: Any) -> None:
     p.add_argument("--var", help="variable of the cube inside a .mat/.npz file")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--tile-rows", type=int, default=32, help="rows per streamed tile")
+    p.add_argument(
+        "--window",
+        metavar="ROW0:ROW1,COL0:COL1",
+        help="classify only this region of the scene (ends excluded); the cube is read window "
+        "by window and the GeoTIFFs are georeferenced to the region",
+    )
     p.add_argument("--batch-size", type=int, default=256, help="patches per forward pass")
     p.add_argument(
         "--confidence", action="store_true", help="also write the max-probability raster"

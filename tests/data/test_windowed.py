@@ -113,3 +113,24 @@ def test_reading_rows_needs_no_address_space_for_the_whole_file(tmp_path: Path) 
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[0] == "7.0"
+
+
+def test_the_whole_file_reader_says_when_a_cube_cannot_be_mapped(tmp_path: Path) -> None:
+    """Under an address-space limit smaller than the file, ENVI's whole-file reader names the
+    failed memory map (spectral's own error was "axes don't match array")."""
+    import subprocess
+    import sys
+
+    header = tmp_path / "big.hdr"
+    header.write_text("ENVI\nsamples = 1024\nlines = 2048\nbands = 256\nheader offset = 0\n"
+                      "data type = 4\ninterleave = bil\nbyte order = 0\n")  # fmt: skip
+    with open(tmp_path / "big.img", "wb") as handle:
+        handle.truncate(2048 * 1024 * 256 * 4)  # 2 GiB, sparse
+    code = (
+        "import resource; from mssfe.data.readers import load_cube;"
+        "resource.setrlimit(resource.RLIMIT_AS, (700 * 2**20, resource.RLIM_INFINITY));"
+        f"load_cube({str(header)!r})"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "cannot map the ENVI data file into memory" in done.stderr, done.stderr[-2000:]

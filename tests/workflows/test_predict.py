@@ -18,6 +18,7 @@ from mssfe.errors import DataError, MssfeError
 from mssfe.viz.colours import hex_to_rgb
 from mssfe.viz.geotiff import read_geotiff
 from mssfe.workflows import predict as predict_mod
+from mssfe.workflows import predict_core
 from mssfe.workflows.predict import (
     LoadedRun,
     assemble,
@@ -123,7 +124,7 @@ def test_memory_is_bounded_by_tile_and_batch(
     """Never all patches at once: each gather is one batch, each transform one tile + halo."""
     gathered: list[int] = []
     transformed: list[int] = []
-    real_extract = predict_mod.extract_patches
+    real_extract = predict_core.extract_patches
     real_transform = type(loaded.preprocessor).transform
 
     def spy_extract(padded, idx, width, p):  # type: ignore[no-untyped-def]
@@ -134,7 +135,7 @@ def test_memory_is_bounded_by_tile_and_batch(
         transformed.append(cube.shape[0])
         return real_transform(self, cube)
 
-    monkeypatch.setattr(predict_mod, "extract_patches", spy_extract)
+    monkeypatch.setattr(predict_core, "extract_patches", spy_extract)
     monkeypatch.setattr(type(loaded.preprocessor), "transform", spy_transform)
     result = predict_scene([loaded], cube, tile_rows=5, batch_size=64, progress=False)
     assert (

@@ -105,7 +105,7 @@ def load_cube(path: str | Path, var: str | None = None, *, nan_policy: NanPolicy
             expected="'raise' or 'median'",
             got=repr(nan_policy),
         )
-    file = _existing_file(path)
+    file = existing_file(path)
     contents = _read_contents(file)
     name = _pick(file, contents, var, role="cube")
     data = _read_variable(file, contents, name)
@@ -137,7 +137,7 @@ def load_labels(path: str | Path, var: str | None = None) -> np.ndarray:
     ``var`` names the variable inside a .mat/.npz/HDF5 file; without it the one 2-D integer
     array is taken. A ``(H, W, 1)`` array is squeezed.
     """
-    file = _existing_file(path)
+    file = existing_file(path)
     contents = _read_contents(file)
     name = _pick(file, contents, var, role="labels")
     data = _read_variable(file, contents, name)
@@ -178,7 +178,7 @@ def check_labels_match(
 # ---------------------------------------------------------------------------------------------
 
 
-def _existing_file(path: str | Path) -> Path:
+def existing_file(path: str | Path) -> Path:
     file = Path(path).expanduser()
     what = describe_path(file)
     if what == "nothing at that path":
@@ -215,7 +215,7 @@ def _reader_for(file: Path) -> Callable[[Path], _Contents]:
         return _read_npy
     if suffix == ".npz":
         return _read_npz
-    if suffix == ".hdr" or _envi_header_for(file) is not None:
+    if suffix == ".hdr" or envi_header_for(file) is not None:
         return _read_envi
     raise DataError(
         "unsupported file format", file=file, expected=SUPPORTED, got=f"'{file.suffix}'"
@@ -344,7 +344,7 @@ def _read_geotiff(file: Path) -> _Contents:
     )
 
 
-def _envi_header_for(file: Path) -> Path | None:
+def envi_header_for(file: Path) -> Path | None:
     """The ENVI header of a data file: ``cube.hdr`` or ``cube.img.hdr``."""
     for candidate in (file.with_suffix(".hdr"), Path(f"{file}.hdr")):
         if candidate != file and candidate.is_file():
@@ -358,21 +358,21 @@ def _read_envi(file: Path) -> _Contents:
     if file.suffix.lower() == ".hdr":
         image = envi.open(str(file))
     else:
-        image = envi.open(str(_envi_header_for(file)), str(file))
-    _check_envi_size(file, image)
-    data = np.array(image.open_memmap(interleave="bip", writable=False))
-    ignore = _envi_ignore_value(file, image)
+        image = envi.open(str(envi_header_for(file)), str(file))
+    check_envi_size(file, image)
+    data = np.array(_envi_memmap(file, image))
+    ignore = envi_ignore_value(file, image)
     valid = None
     if ignore is not None:
         hit = np.isnan(data) if np.isnan(ignore) else data == ignore
         valid = ~hit.any(axis=-1) if data.ndim == 3 else ~hit
         valid = None if valid.all() else valid
     nodata = None if ignore is None else f"data ignore value={ignore:g}"
-    crs, transform = _envi_georef(file, image)
+    crs, transform = envi_georef(file, image)
     return _single(
         data,
-        wavelengths=_envi_wavelengths(file, image),
-        good_bands=_envi_good_bands(file, image),
+        wavelengths=envi_wavelengths(file, image),
+        good_bands=envi_good_bands(file, image),
         crs=crs,
         transform=transform,
         valid=valid,
@@ -380,7 +380,27 @@ def _read_envi(file: Path) -> _Contents:
     )
 
 
-def _envi_ignore_value(file: Path, image: Any) -> float | None:
+def _envi_memmap(file: Path, image: Any) -> np.ndarray:
+    """The data file mapped band-last. spectral returns None when the map fails (a file larger
+    than the address space left, e.g. under a memory limit) and then fails on a transpose with
+    "axes don't match array"; here that says what happened instead."""
+    try:
+        mapped = image.open_memmap(interleave="bip", writable=False)
+    except ValueError:
+        mapped = None
+    if mapped is None:
+        size = Path(image.filename).stat().st_size
+        raise DataError(
+            "cannot map the ENVI data file into memory to read it whole; `mssfe predict --cube` "
+            "reads a cube this size window by window",
+            file=file,
+            expected=f"{size / 2**30:.2f} GiB of address space free",
+            got="the memory map failed",
+        )
+    return np.asarray(mapped)
+
+
+def envi_ignore_value(file: Path, image: Any) -> float | None:
     """The header's ``data ignore value``: a pixel with it in any band holds no data."""
     raw = image.metadata.get("data ignore value")
     if raw is None:
@@ -397,7 +417,7 @@ def _envi_ignore_value(file: Path, image: Any) -> float | None:
         ) from None
 
 
-def _envi_georef(file: Path, image: Any) -> tuple[str | None, Transform | None]:
+def envi_georef(file: Path, image: Any) -> tuple[str | None, Transform | None]:
     """CRS (WKT) and transform from the header's ``map info`` (and ``coordinate system
     string``), as GDAL's ENVI driver reads them: the same values a GeoTIFF would give."""
     if "map info" not in image.metadata:
@@ -425,7 +445,7 @@ def _envi_georef(file: Path, image: Any) -> tuple[str | None, Transform | None]:
     return crs, (a, b, c, d, e, f)
 
 
-def _check_envi_size(file: Path, image: Any) -> None:
+def check_envi_size(file: Path, image: Any) -> None:
     data_file = Path(image.filename)
     expected = image.offset + image.nrows * image.ncols * image.nbands * image.sample_size
     actual = data_file.stat().st_size
@@ -442,7 +462,7 @@ def _check_envi_size(file: Path, image: Any) -> None:
         )
 
 
-def _envi_wavelengths(file: Path, image: Any) -> np.ndarray | None:
+def envi_wavelengths(file: Path, image: Any) -> np.ndarray | None:
     """Band centres in nm (the header's ``wavelength``); headers in micrometres are converted."""
     centers = image.bands.centers
     if not centers:
@@ -462,7 +482,7 @@ def _envi_wavelengths(file: Path, image: Any) -> np.ndarray | None:
     return values
 
 
-def _envi_good_bands(file: Path, image: Any) -> np.ndarray | None:
+def envi_good_bands(file: Path, image: Any) -> np.ndarray | None:
     """The header's bad-band list ``bbl`` as ``(B,)`` bool, True for a good band (1)."""
     raw = image.metadata.get("bbl")
     if raw is None:

@@ -12,6 +12,7 @@ No-data pixels (GeoTIFF nodata / masks, ENVI ``data ignore value``) come back in
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -26,9 +27,13 @@ from mssfe.data.readers import (
     MAT_SUFFIXES,
     TIFF_SUFFIXES,
     Transform,
-    _envi_header_for,
-    _envi_ignore_value,
-    _existing_file,
+    check_envi_size,
+    envi_georef,
+    envi_good_bands,
+    envi_header_for,
+    envi_ignore_value,
+    envi_wavelengths,
+    existing_file,
     load_cube,
 )
 from mssfe.errors import DataError
@@ -49,7 +54,26 @@ class WindowedCube:
     crs: str | None = None
     transform: Transform | None = None
     read_valid: Callable[[np.ndarray], np.ndarray] | None = None  # rows -> (n, W) bool
+    wavelengths: np.ndarray | None = None  # (B,) nm, from an ENVI header when present
+    good_bands: np.ndarray | None = None  # (B,) bool, False for an ENVI bbl's bad bands
     _close: Callable[[], None] = field(default=lambda: None, repr=False)
+
+    def take_bands(self, indices: np.ndarray) -> WindowedCube:
+        """The same file read with only the bands ``indices`` (a run's band selection): each
+        row read still reads its rows, then keeps those bands."""
+        indices = np.asarray(indices, dtype=np.int64)
+        read = self.read
+
+        def read_some(rows: np.ndarray) -> np.ndarray:
+            return np.ascontiguousarray(read(rows)[..., indices])
+
+        return dataclasses.replace(
+            self,
+            shape=(self.shape[0], self.shape[1], len(indices)),
+            read=read_some,
+            wavelengths=None if self.wavelengths is None else self.wavelengths[indices],
+            good_bands=None if self.good_bands is None else self.good_bands[indices],
+        )
 
     def rows(self, index: np.ndarray) -> np.ndarray:
         """Rows ``index`` (any order, repeats allowed) as ``(len(index), W, B)``."""
@@ -86,6 +110,26 @@ def _runs(rows: np.ndarray) -> Iterator[tuple[int, int]]:
     breaks = np.flatnonzero(np.diff(rows) != 1) + 1
     for part in np.split(rows, breaks):
         yield int(part[0]), int(part[-1]) + 1
+
+
+def as_windowed(
+    data: np.ndarray,
+    path: str | Path = "array",
+    *,
+    crs: str | None = None,
+    transform: Transform | None = None,
+    valid: np.ndarray | None = None,
+) -> WindowedCube:
+    """A cube already in memory ``(H, W, B)`` behind the same interface (``windowed`` False),
+    so that one tile loop serves files and arrays; ``valid`` ``(H, W)`` bool marks no data."""
+    arr = np.asarray(data)
+    if arr.ndim != 3:
+        raise DataError("cube must be 3-D, band-last", field="cube", expected="(H, W, B)",
+                        got=arr.shape)  # fmt: skip
+    return _from_array(
+        Path(path), arr, False, crs=crs, transform=transform,
+        read_valid=None if valid is None else (lambda rows: valid[rows]),
+    )  # fmt: skip
 
 
 def _from_array(path: Path, data: np.ndarray, windowed: bool, **meta: Any) -> WindowedCube:
@@ -154,13 +198,14 @@ def _open_npy(path: Path) -> WindowedCube:
 def _open_envi(path: Path) -> WindowedCube:
     import spectral.io.envi as envi  # lazy: spectral is only needed for ENVI files
 
-    header = path if path.suffix.lower() == ".hdr" else _envi_header_for(path)
+    header = path if path.suffix.lower() == ".hdr" else envi_header_for(path)
     image = envi.open(str(header)) if header == path else envi.open(str(header), str(path))
+    check_envi_size(path, image)
     interleave = str(image.metadata.get("interleave", "bsq")).strip().lower()
     shape = (int(image.nrows), int(image.ncols), int(image.nbands))
     layout = _RawLayout(int(image.offset), shape, np.dtype(image.dtype), interleave)
     read, close = _raw_reader(Path(image.filename), layout)
-    ignore = _envi_ignore_value(path, image)
+    ignore = envi_ignore_value(path, image)
     read_valid = None
     if ignore is not None:
 
@@ -169,8 +214,11 @@ def _open_envi(path: Path) -> WindowedCube:
             hit = np.isnan(block) if np.isnan(ignore) else np.equal(block, ignore)
             return np.logical_not(np.any(hit, axis=-1))
 
-    return WindowedCube(path, shape, layout.dtype.newbyteorder("="), read, True,
-                        read_valid=read_valid, _close=close)  # fmt: skip
+    crs, transform = envi_georef(path, image)
+    return WindowedCube(path, shape, layout.dtype.newbyteorder("="), read, True, crs=crs,
+                        transform=transform, read_valid=read_valid,
+                        wavelengths=envi_wavelengths(path, image),
+                        good_bands=envi_good_bands(path, image), _close=close)  # fmt: skip
 
 
 def _open_geotiff(path: Path) -> WindowedCube:
@@ -243,7 +291,7 @@ def _open_hdf5(path: Path, var: str | None, transpose: bool) -> WindowedCube | N
 
 def open_cube_windowed(path: str | Path, var: str | None = None) -> WindowedCube:
     """Open a cube for reading by rows; formats that cannot be windowed are loaded whole."""
-    file = _existing_file(path)
+    file = existing_file(path)
     suffix = file.suffix.lower()
     opened: WindowedCube | None = None
     if suffix == ".npy":
@@ -257,7 +305,7 @@ def open_cube_windowed(path: str | Path, var: str | None = None) -> WindowedCube
 
         if h5py.is_hdf5(file):
             opened = _open_hdf5(file, var, transpose=True)
-    elif suffix == ".hdr" or _envi_header_for(file) is not None:
+    elif suffix == ".hdr" or envi_header_for(file) is not None:
         opened = _open_envi(file)
     if opened is not None:
         return opened

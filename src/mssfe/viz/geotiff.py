@@ -20,8 +20,10 @@ raster with AVERAGE.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -144,6 +146,34 @@ def codes_to_indices(code_map: np.ndarray, codes: Sequence[int]) -> np.ndarray:
     return order[position].astype(np.int64)
 
 
+@dataclass(frozen=True)
+class _ClassStyle:
+    """What a GIS needs beside a class map's pixels: dtype, colour table, tags, RGBA."""
+
+    dtype: type[np.unsignedinteger[Any]]
+    colormap: dict[int, Any]
+    tags: dict[str, str]
+    rgba: list[tuple[int, int, int, int]]
+
+
+def _class_style(
+    codes: Sequence[int], class_names: Sequence[str], colours: Sequence[str]
+) -> _ClassStyle:
+    """uint8 when every code is below 256, else uint16; colour table indexed by code (0
+    transparent); ``CLASS_<code>`` and ``CLASS_CODES`` tags."""
+    if len(colours) < len(codes):
+        raise DataError(
+            "one colour per class", field="colours", expected=len(codes), got=len(colours)
+        )
+    dtype = np.uint8 if max(codes) <= 255 else np.uint16
+    rgba = [(*hex_to_rgb(colour), 255) for colour in colours[: len(codes)]]
+    colormap: dict[int, Any] = {0: (0, 0, 0, 0)}
+    colormap.update(zip(codes, rgba, strict=True))
+    tags = {f"CLASS_{code}": name for code, name in zip(codes, class_names, strict=True)}
+    tags["CLASS_CODES"] = ",".join(str(c) for c in codes)
+    return _ClassStyle(dtype, colormap, tags, rgba)
+
+
 def write_class_geotiff(
     path: str | Path,
     class_map: np.ndarray,
@@ -167,31 +197,22 @@ def write_class_geotiff(
             "class map must be 2-D", field="class_map", expected="(H, W)", got=arr.shape
         )
     codes = check_class_codes(class_names, class_codes)
-    if len(colours) < len(codes):
-        raise DataError(
-            "one colour per class", field="colours", expected=len(codes), got=len(colours)
-        )
+    style = _class_style(codes, class_names, colours)
     index_map = codes_to_indices(arr, codes)  # also checks that every value is a known code
-    dtype = np.uint8 if max(codes) <= 255 else np.uint16
-    rgba = [(*hex_to_rgb(colour), 255) for colour in colours[: len(codes)]]
-    colormap: dict[int, Any] = {0: (0, 0, 0, 0)}
-    colormap.update(zip(codes, rgba, strict=True))
-    tags = {f"CLASS_{code}": name for code, name in zip(codes, class_names, strict=True)}
-    tags["CLASS_CODES"] = ",".join(str(c) for c in codes)
     profile = {**_georef(crs, transform), "nodata": 0}
     path = Path(path)
     _write_cog(
         path,
-        arr.astype(dtype)[None],
+        arr.astype(style.dtype)[None],
         profile,
         resampling="MODE",
-        colormap=colormap,
-        tags=tags,
+        colormap=style.colormap,
+        tags=style.tags,
         descriptions=["class"],
     )
     counts = np.bincount(index_map.ravel(), minlength=len(codes) + 1)[1:]
     aux = aux_xml_path(path)
-    atomic_write_text(aux, class_aux_xml(codes, class_names, rgba, counts.tolist()))
+    atomic_write_text(aux, class_aux_xml(codes, class_names, style.rgba, counts.tolist()))
     return [path, aux]
 
 
@@ -304,3 +325,178 @@ def read_geotiff(path: str | Path) -> dict[str, Any]:
                 "overviews": dataset.overviews(1),
                 "layout": dataset.tags(ns="IMAGE_STRUCTURE").get("LAYOUT"),
             }
+
+
+# ---------------------------------------------------------------------------------------------
+# Rasters larger than memory: written window by window
+# ---------------------------------------------------------------------------------------------
+
+GDAL_CACHE_MB = 64  # GDAL's block cache while streaming (its default is 5% of the RAM)
+
+
+class TiledGeoTiffWriter:
+    """A raster ``(C, H, W)`` written a few rows at a time, never held whole.
+
+    The rows go into a tiled (256 x 256), DEFLATE-compressed GeoTIFF beside ``path``
+    (``<path>.partial.tif``); :meth:`close` copies it with GDAL's COG driver (which reads it
+    block by block and builds the overviews) into a cloud-optimised GeoTIFF at ``path``, moved
+    in by rename, and deletes the partial file. GDAL's block cache is held to
+    ``GDAL_CACHE_MB`` meanwhile, so memory does not grow with the raster. Close writers in the
+    reverse order of opening (each holds a ``rasterio.Env``).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        height: int,
+        width: int,
+        count: int,
+        dtype: Any,
+        profile: dict[str, Any],
+        resampling: str,
+        colormap: dict[int, Any] | None = None,
+        tags: dict[str, str] | None = None,
+        descriptions: Sequence[str] = (),
+    ) -> None:
+        import rasterio
+        from rasterio.errors import NotGeoreferencedWarning
+
+        self.path = Path(path)
+        self.partial = Path(f"{self.path}.partial.tif")
+        self.shape = (count, height, width)
+        self.dtype = np.dtype(dtype)
+        self._resampling = resampling
+        self._env = rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
+        self._env.__enter__()
+        full = {
+            "driver": "GTiff", "height": height, "width": width, "count": count,
+            "dtype": self.dtype.name, "tiled": True, "blockxsize": BLOCK_SIZE,
+            "blockysize": BLOCK_SIZE, "compress": "DEFLATE", "BIGTIFF": "IF_SAFER", **profile,
+        }  # fmt: skip
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                self._dataset = rasterio.open(self.partial, "w", **full)
+            if colormap is not None:
+                self._dataset.write_colormap(1, colormap)
+            for index, text in enumerate(descriptions, start=1):
+                self._dataset.set_band_description(index, text)
+            self._dataset.update_tags(**(tags or {}))
+        except BaseException:
+            self._env.__exit__(None, None, None)
+            raise
+
+    def write_rows(self, row0: int, bands: np.ndarray) -> None:
+        """Rows ``row0 .. row0 + h - 1`` of every band: ``bands`` ``(C, h, W)``."""
+        from rasterio.windows import Window
+
+        count, height, width = self.shape
+        if bands.ndim != 3 or bands.shape[0] != count or bands.shape[2] != width:
+            raise DataError("rows do not match the raster", field="bands",
+                            expected=f"({count}, h, {width})", got=bands.shape)  # fmt: skip
+        if not 0 <= row0 <= height - bands.shape[1]:
+            raise DataError("rows outside the raster", field="row0",
+                            expected=f"0..{height - bands.shape[1]}", got=row0)  # fmt: skip
+        window = Window(0, row0, width, bands.shape[1])
+        self._dataset.write(bands.astype(self.dtype, copy=False), window=window)
+
+    def close(self) -> Path:
+        """Finish the partial file and turn it into the COG at ``path``."""
+        import rasterio.shutil
+
+        try:
+            self._dataset.close()
+            staged = Path(f"{self.path}.cog.tif")
+            rasterio.shutil.copy(
+                self.partial, staged, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=BLOCK_SIZE,
+                OVERVIEW_RESAMPLING=self._resampling, BIGTIFF="IF_SAFER",
+            )  # fmt: skip
+            os.replace(staged, self.path)
+        finally:
+            self.partial.unlink(missing_ok=True)
+            self._env.__exit__(None, None, None)
+        return self.path
+
+    def abort(self) -> None:
+        """Close without a COG; the partial file is removed."""
+        try:
+            self._dataset.close()
+        finally:
+            self.partial.unlink(missing_ok=True)
+            self._env.__exit__(None, None, None)
+
+
+class ClassMapWriter(TiledGeoTiffWriter):
+    """A class map in the label file's codes (0 = no class), streamed, with the colour table,
+    tags and ``.aux.xml`` (category names, attribute table with the pixel counts counted as
+    the rows arrive) of :func:`write_class_geotiff`."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        height: int,
+        width: int,
+        class_names: Sequence[str],
+        colours: Sequence[str],
+        class_codes: Sequence[int] | None = None,
+        crs: str | None = None,
+        transform: Sequence[float] | None = None,
+    ) -> None:
+        self.codes = check_class_codes(class_names, class_codes)
+        self.class_names = list(class_names)
+        self._style = _class_style(self.codes, class_names, colours)
+        self.counts = np.zeros(len(self.codes), dtype=np.int64)
+        super().__init__(
+            path, height=height, width=width, count=1, dtype=self._style.dtype,
+            profile={**_georef(crs, transform), "nodata": 0}, resampling="MODE",
+            colormap=self._style.colormap, tags=self._style.tags, descriptions=["class"],
+        )  # fmt: skip
+
+    def write_codes(self, row0: int, code_rows: np.ndarray) -> None:
+        """Rows ``(h, W)`` of label codes (0 = no class) from ``row0`` on."""
+        index = codes_to_indices(code_rows, self.codes)  # checks every value is a known code
+        self.counts += np.bincount(index.ravel(), minlength=len(self.codes) + 1)[1:]
+        self.write_rows(row0, np.asarray(code_rows)[None])
+
+    def close(self) -> Path:
+        path = super().close()
+        atomic_write_text(
+            aux_xml_path(path),
+            class_aux_xml(self.codes, self.class_names, self._style.rgba, self.counts.tolist()),
+        )
+        return path
+
+
+def float_geotiff_writer(
+    path: str | Path,
+    *,
+    height: int,
+    width: int,
+    crs: str | None = None,
+    transform: Sequence[float] | None = None,
+    description: str | Sequence[str] = "confidence",
+) -> TiledGeoTiffWriter:
+    """A float32 raster (one band per description), streamed: :func:`write_float_geotiff`'s
+    file, written by rows."""
+    names = [description] if isinstance(description, str) else list(description)
+    return TiledGeoTiffWriter(
+        path, height=height, width=width, count=len(names), dtype=np.float32,
+        profile=_georef(crs, transform), resampling="AVERAGE", descriptions=names,
+    )  # fmt: skip
+
+
+def read_geotiff_preview(path: str | Path, max_side: int = 2048) -> np.ndarray:
+    """The first band of a GeoTIFF, decimated (nearest neighbour, from its overviews when it
+    has them) so that neither side exceeds ``max_side``: a picture of a map too big to load."""
+    import rasterio
+    from rasterio.enums import Resampling
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), rasterio.open(path) as dataset:
+            step = max(1, -(-max(dataset.height, dataset.width) // max_side))
+            shape = (-(-dataset.height // step), -(-dataset.width // step))
+            return dataset.read(1, out_shape=shape, resampling=Resampling.nearest)

@@ -21,23 +21,21 @@ import torch
 from tqdm.auto import tqdm
 
 from mssfe.data.bands import select_bands
-from mssfe.data.patches import extract_patches
 from mssfe.data.preprocess import Preprocessor
 from mssfe.data.readers import Cube, load_cube, load_labels
 from mssfe.data.registry import PALETTE
 from mssfe.data.scenes import Scene, find_scene_info, load_scene
+from mssfe.data.windowed import WindowedCube, as_windowed, open_cube_windowed
 from mssfe.errors import ConfigError, DataError, MssfeError
 from mssfe.models import Fit, create_model, get_model_spec, input_needs
 from mssfe.training.checkpoint import load_checkpoint
 from mssfe.training.config import DataConfig, ResolvedRunConfig
-from mssfe.training.distributed import init_distributed, local_device, shutdown
-from mssfe.training.inference import class_probabilities
+from mssfe.training.distributed import DistContext, init_distributed, local_device, shutdown
 from mssfe.training.prepare import load_scene_for
 from mssfe.training.rundir import PREDICTION_RECORD, PredictionDir, RunDir, open_run
 from mssfe.training.runtime import resolve_device
 from mssfe.utils.atomic import atomic_save, atomic_write_json
 from mssfe.utils.outdir import check_output_dir, output_set
-from mssfe.utils.validation import check_scalar
 from mssfe.viz.geotiff import (
     check_class_codes,
     codes_to_indices,
@@ -46,30 +44,27 @@ from mssfe.viz.geotiff import (
     write_float_geotiff,
 )
 from mssfe.viz.maps import save_class_map_png
-
-
-@dataclass(frozen=True, eq=False)
-class LoadedRun:
-    """A trained run ready to predict: its config, preprocessing and model in eval mode."""
-
-    config: ResolvedRunConfig
-    preprocessor: Preprocessor
-    model: torch.nn.Module
-    n_classes: int
-    class_names: tuple[str, ...]
-    colours: tuple[str, ...]
-    patch_size: int
-    run_dir: Path
-    scene_name: str = ""
-    simulated: bool = False
-    class_codes: tuple[int, ...] = ()  # the label file's code of each class; () = 1..K
-
-    @property
-    def codes(self) -> tuple[int, ...]:
-        """The label file's code of each class, in the order of the network's outputs."""
-        return self.class_codes or tuple(range(1, self.n_classes + 1))
-
-    tta: bool = False  # the run's recipe averages the 8 flips/rotations at test time
+from mssfe.workflows.predict_core import (
+    LoadedRun,
+    Timings,
+    check_runs,
+    padded_probabilities,
+    prediction_record,
+    prediction_title,
+    reflect_rows,
+    tile_bounds,
+)
+from mssfe.workflows.predict_stream import (
+    MapStyle,
+    PixelWindow,
+    check_stream_inputs,
+    check_window,
+    parse_window,
+    shift_transform,
+    stream_tiles,
+    warn_no_data,
+    write_streamed,
+)
 
 
 @dataclass(frozen=True)
@@ -166,28 +161,6 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedR
     )
 
 
-@dataclass(frozen=True)
-class Timings:
-    """End-to-end seconds (tiling, preprocessing, patches, forward) and pure forward seconds."""
-
-    seconds: float
-    forward_seconds: float
-    pixels: int
-
-    @property
-    def pixels_per_s(self) -> float:
-        return self.pixels / max(self.seconds, 1e-12)
-
-    @property
-    def forward_pixels_per_s(self) -> float:
-        return self.pixels / max(self.forward_seconds, 1e-12)
-
-    @property
-    def efficiency(self) -> float:
-        """End-to-end over forward-only throughput: 1.0 means no overhead at all."""
-        return self.forward_seconds / max(self.seconds, 1e-12)
-
-
 @dataclass(frozen=True, eq=False)
 class PredictionResult:
     """Class map ``(H, W)`` int64 in 1..K (0 where this rank predicted nothing), confidence
@@ -200,19 +173,6 @@ class PredictionResult:
     timings: Timings
     tiles: tuple[tuple[int, int], ...] = field(default=())
     probabilities: np.ndarray | None = None
-
-
-def tile_bounds(height: int, tile_rows: int) -> list[tuple[int, int]]:
-    """Row ranges ``[r0, r1)`` of consecutive tiles covering ``height`` rows."""
-    return [(r0, min(height, r0 + tile_rows)) for r0 in range(0, height, tile_rows)]
-
-
-def reflect_rows(start: int, stop: int, height: int) -> np.ndarray:
-    """Row indices ``start..stop-1`` of the scene, mirrored at the border like ``np.pad``'s
-    ``reflect`` mode (row -k -> row k, row H-1+k -> row H-1-k)."""
-    rows = np.arange(start, stop)
-    rows = np.where(rows < 0, -rows, rows)
-    return np.where(rows >= height, 2 * (height - 1) - rows, rows)
 
 
 def tile_features(
@@ -232,46 +192,6 @@ def tile_features(
     return out
 
 
-def _check_inputs(
-    runs: Sequence[LoadedRun], cube: np.ndarray, tile_rows: int, batch_size: int
-) -> None:
-    if not runs:
-        raise ConfigError("predict_scene needs at least one run")
-    if cube.ndim != 3:
-        raise DataError(
-            "cube must be 3-D, band-last", field="cube", expected="(H, W, B)", got=cube.shape
-        )
-    for run in runs:
-        if cube.shape[2] != run.preprocessor.n_bands:
-            raise DataError(
-                "cube does not have the bands the run was trained on",
-                file=run.run_dir,
-                field="cube",
-                expected=f"(H, W, {run.preprocessor.n_bands})",
-                got=cube.shape,
-            )
-        radius = run.patch_size // 2
-        if radius >= cube.shape[0] or radius >= cube.shape[1]:
-            raise DataError(
-                "scene too small for the run's patch size",
-                field="cube",
-                expected=f"H and W > {radius}",
-                got=cube.shape[:2],
-            )
-    if len({run.n_classes for run in runs}) != 1:
-        raise ConfigError(
-            f"ensemble runs disagree on the number of classes: {[r.n_classes for r in runs]}"
-        )
-    check_scalar(tile_rows, "tile_rows", int, min_val=1)
-    check_scalar(batch_size, "batch_size", int, min_val=1)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-@torch.inference_mode()
 def _tile_probabilities(
     run: LoadedRun,
     cube: np.ndarray,
@@ -283,30 +203,8 @@ def _tile_probabilities(
 ) -> tuple[np.ndarray, float]:
     """Softmax probabilities ``(n, K)`` of the tile's pixels (row-major) and forward seconds;
     ``tta``: averaged over the 8 flips/rotations of every patch."""
-    radius = run.patch_size // 2
-    width = cube.shape[1]
-    padded = tile_features(cube, run.preprocessor, r0, r1, radius)
-    n_pixels = (r1 - r0) * width
-    probs = np.empty((n_pixels, run.n_classes), dtype=np.float32)
-    forward = 0.0
-    for start in range(0, n_pixels, batch_size):
-        stop = min(n_pixels, start + batch_size)
-        patches = extract_patches(padded, np.arange(start, stop), width, run.patch_size)
-        x = torch.from_numpy(patches).to(device, non_blocking=True)
-        _sync(device)
-        t0 = time.perf_counter()
-        p = class_probabilities(
-            run.model,
-            x,
-            chunk=len(x),
-            device=device,
-            precision=run.config.runtime.precision,
-            tta=tta,
-        )
-        _sync(device)
-        forward += time.perf_counter() - t0
-        probs[start:stop] = p.cpu().numpy()
-    return probs, forward
+    padded = tile_features(cube, run.preprocessor, r0, r1, run.patch_size // 2)
+    return padded_probabilities(run, padded, cube.shape[1], batch_size, device, tta)
 
 
 def predict_scene(
@@ -331,7 +229,7 @@ def predict_scene(
     (None: as each run's recipe says).
     """
     cube = np.asarray(cube)
-    _check_inputs(runs, cube, tile_rows, batch_size)
+    check_runs(runs, cube.shape, tile_rows, batch_size)
     if not 0 <= rank < world_size:
         raise ConfigError(f"rank must be in [0, world_size={world_size}), got {rank}")
     dev = torch.device(device) if device is not None else next(runs[0].model.parameters()).device
@@ -405,10 +303,6 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     atomic_save(path, lambda handle: np.save(handle, array, allow_pickle=False))
 
 
-def _prediction_title(scene_name: str, simulated: bool) -> str:
-    return f"{scene_name} (simulated scene)" if simulated else scene_name
-
-
 def write_prediction(
     out_dir: str | Path,
     result: PredictionResult,
@@ -480,7 +374,7 @@ def _write_prediction_files(
         transform=transform,
     )
     _save_npy(paths["class_map_npy"], code_map)
-    title = f"Classification map: {_prediction_title(scene_name, simulated)}"
+    title = f"Classification map: {prediction_title(scene_name, simulated)}"
     save_class_map_png(paths["class_map_png"], result.class_map, colours, class_names, title)
     if confidence:
         paths["confidence_tif"] = out.confidence_tif
@@ -502,29 +396,12 @@ def _write_prediction_files(
             description=[f"{c}: {n}" for c, n in zip(codes, class_names, strict=True)],
         )
         _save_npy(paths["probabilities_npy"], result.probabilities)
-    t = result.timings
     counts = np.bincount(result.class_map.ravel(), minlength=len(class_names) + 1)[1:]
-    meta = {
-        "scene": scene_name,
-        "simulated": simulated,
-        "shape": list(result.class_map.shape),
-        "classes": [
-            {"code": code, "name": name, "colour": colour, "pixels": int(n)}
-            for code, name, colour, n in zip(codes, class_names, colours, counts, strict=False)
-        ],
-        "class_codes": codes,
-        "class_names": list(class_names),
-        "colours": list(colours),
-        "crs": crs,
-        "transform": list(transform) if transform is not None else None,
-        "pixels": t.pixels,
-        "seconds": t.seconds,
-        "forward_seconds": t.forward_seconds,
-        "pixels_per_s": t.pixels_per_s,
-        "forward_pixels_per_s": t.forward_pixels_per_s,
-        "class_counts": counts,
-        **(extra or {}),
-    }
+    meta = prediction_record(
+        scene_name=scene_name, simulated=simulated, shape=result.class_map.shape,
+        class_codes=codes, class_names=class_names, colours=colours, counts=counts, crs=crs,
+        transform=transform, timings=result.timings, extra=extra,
+    )  # fmt: skip
     paths["json"] = out.record_file
     atomic_write_json(paths["json"], meta)
     return paths
@@ -606,19 +483,35 @@ def take_run_bands(
     band spec (``data.bands``), less the file's bad bands (``good`` False) unless it kept them.
     A cube that already has the ``n_bands`` bands the run trained on is taken as it is (an
     array cut beforehand, or a cube with nothing to drop)."""
-    if cube.shape[2] == n_bands:
-        return cube
+    indices = run_band_indices(
+        cube.shape[2], data, n_bands=n_bands, wavelengths=wavelengths, good=good
+    )
+    return cube if indices is None else np.ascontiguousarray(cube[:, :, indices])
+
+
+def run_band_indices(
+    n_source: int,
+    data: DataConfig,
+    *,
+    n_bands: int,
+    wavelengths: np.ndarray | None = None,
+    good: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """The positions of the bands a run configured with ``data`` takes from a cube of
+    ``n_source`` bands (see :func:`take_run_bands`); None: all of them, as they are."""
+    if n_source == n_bands:
+        return None
     if data.bands is None and (good is None or data.keep_bad_bands):
-        return cube
+        return None
     chosen = select_bands(
-        cube.shape[2],
+        n_source,
         data.bands,
         wavelengths=wavelengths,
         good=good,
         keep_bad=data.keep_bad_bands,
         name="data.bands",
     )
-    return np.ascontiguousarray(cube[:, :, chosen.indices])
+    return np.asarray(chosen.indices)
 
 
 def _pixels_of(
@@ -724,6 +617,114 @@ def _as_runs(
     return tuple(r if isinstance(r, LoadedRun) else load_run(r, device=device) for r in items)
 
 
+@dataclass(frozen=True, eq=False)
+class _Source:
+    """A cube to classify behind the window-by-window interface, with its name."""
+
+    cube: WindowedCube
+    name: str
+    simulated: bool
+
+
+def _windowed_source(
+    source: str | Path | np.ndarray | Scene | Cube | None,
+    own: ResolvedRunConfig,
+    *,
+    var: str | None,
+    data_dir: str | Path | None,
+    crs: str | None = None,
+    transform: Sequence[float] | None = None,
+    n_bands: int | None = None,
+) -> _Source:
+    """A cube file opened for reading by windows (never loaded whole, except the formats that
+    cannot be read in parts); any other source as :func:`resolve_pixels` loads it. Either
+    way the run's bands (``n_bands`` of them) are taken, as :func:`take_run_bands` says."""
+    if isinstance(source, (str, Path)) and _looks_like_file(source):
+        opened = open_cube_windowed(source, var)
+        indices = (
+            None
+            if n_bands is None
+            else run_band_indices(
+                opened.shape[2],
+                own.data,
+                n_bands=n_bands,
+                wavelengths=opened.wavelengths,
+                good=opened.good_bands,
+            )
+        )
+        if indices is not None:
+            opened = opened.take_bands(indices)
+        return _Source(opened, Path(source).stem, False)
+    pixels = resolve_pixels(
+        source, own, var=var, data_dir=data_dir, crs=crs, transform=transform, n_bands=n_bands
+    )
+    georef = tuple(pixels.transform[:6]) if pixels.transform is not None else None
+    cube = as_windowed(pixels.cube, pixels.name, crs=pixels.crs, transform=georef,  # type: ignore[arg-type]
+                       valid=pixels.valid)  # fmt: skip
+    return _Source(cube, pixels.name, pixels.simulated)
+
+
+def _predict_window(
+    loaded: Sequence[LoadedRun],
+    source: str | Path | np.ndarray | Scene | Cube | None,
+    window: PixelWindow,
+    *,
+    out: str | Path | None,
+    probabilities: bool,
+    confidence: bool,
+    var: str | None,
+    data_dir: str | Path | None,
+    crs: str | None,
+    transform: Sequence[float] | None,
+    tile_rows: int,
+    batch_size: int,
+    device: torch.device,
+    tta: bool | None,
+) -> Prediction:
+    """:func:`predict` of a window: its tiles streamed from the source, gathered in memory."""
+    first = loaded[0]
+    opened = _windowed_source(source, first.config, var=var, data_dir=data_dir, crs=crs,
+                              transform=transform, n_bands=first.preprocessor.n_bands)  # fmt: skip
+    with opened.cube as cube:
+        check_stream_inputs(loaded, cube, tile_rows, batch_size)
+        check_window(window, cube.shape)
+        shape = (window.height, window.width)
+        class_map = np.zeros(shape, dtype=np.int64)
+        conf = np.zeros(shape, dtype=np.float32)
+        probs = np.zeros((*shape, first.n_classes), np.float32) if probabilities else None
+        t0, forward, no_data = time.perf_counter(), 0.0, 0
+        for tile in stream_tiles(loaded, cube, window, DistContext(), tile_rows=tile_rows,
+                                 batch_size=batch_size, device=device, tta=tta,
+                                 probabilities=probabilities):  # fmt: skip
+            class_map[tile.r0 : tile.r1] = tile.class_index
+            conf[tile.r0 : tile.r1] = tile.confidence
+            if probs is not None and tile.probabilities is not None:
+                probs[tile.r0 : tile.r1] = tile.probabilities
+            forward += tile.forward_seconds
+            no_data += tile.no_data
+        crs_out, transform_out = cube.crs, shift_transform(cube.transform, window)
+    warn_no_data(cube.path, no_data, shape[0] * shape[1])
+    timings = Timings(time.perf_counter() - t0, forward, shape[0] * shape[1])
+    result = PredictionResult(class_map, conf, timings, ((0, shape[0]),), probs)
+    paths: dict[str, Path] = {}
+    if out is not None:
+        paths = write_prediction(
+            out, result, class_names=first.class_names, colours=first.colours,
+            class_codes=first.codes, crs=crs_out, transform=transform_out,
+            simulated=opened.simulated, scene_name=opened.name, confidence=confidence,
+            probabilities=probabilities,
+            extra={"runs": [str(r.run_dir) for r in loaded],
+                   "tta": [r.tta if tta is None else tta for r in loaded],
+                   "window": window.text(), "source_shape": list(cube.shape)},
+        )  # fmt: skip
+    return Prediction(
+        class_map=indices_to_codes(class_map, first.codes), confidence=conf,
+        probabilities=probs, class_codes=first.codes, class_names=first.class_names,
+        colours=first.colours, scene_name=opened.name, simulated=opened.simulated, crs=crs_out,
+        transform=transform_out, timings=timings, paths=paths,
+    )  # fmt: skip
+
+
 def predict(
     runs: str | Path | LoadedRun | Sequence[str | Path | LoadedRun],
     source: str | Path | np.ndarray | Scene | Cube | None = None,
@@ -740,6 +741,7 @@ def predict(
     device: str = "auto",
     progress: bool = False,
     tta: bool | None = None,
+    window: str | Sequence[int] | PixelWindow | None = None,
 ) -> Prediction:
     """Classify every pixel of ``source`` with trained run(s): ``mssfe predict`` in Python.
 
@@ -749,11 +751,20 @@ def predict(
     the bands the runs were trained on (optionally georeferenced by ``crs``, ``transform``).
     ``out`` also writes the files of :func:`write_prediction` (GeoTIFFs in the label codes).
     ``tta``: average the 8 flips/rotations of every patch (None: as each run's recipe says).
+    ``window``: classify only rows ``ROW0:ROW1`` and columns ``COL0:COL1`` (``"0:512,100:900"``
+    or four integers, ends excluded) of the scene; a cube file is then read window by window,
+    never whole, and the result's transform is the window's.
     """
     dev = resolve_device(device)
     loaded = _as_runs(runs, dev)
     if not loaded:
         raise ConfigError("predict needs at least one run")
+    if window is not None:
+        return _predict_window(
+            loaded, source, parse_window(window), out=out, probabilities=probabilities,
+            confidence=confidence, var=var, data_dir=data_dir, crs=crs, transform=transform,
+            tile_rows=tile_rows, batch_size=batch_size, device=dev, tta=tta,
+        )  # fmt: skip
     pixels = resolve_pixels(
         source,
         loaded[0].config,
@@ -817,9 +828,10 @@ class PredictionRun:
     scene_name: str
     simulated: bool
     runs: tuple[LoadedRun, ...]
-    result: PredictionResult
+    timings: Timings
     paths: dict[str, Path]
     tta_per_run: list[bool] = field(default_factory=list)  # test-time augmentation of each run
+    result: PredictionResult | None = None  # None when streamed: the maps are only on disk
 
     @property
     def tta(self) -> bool:
@@ -842,20 +854,34 @@ def run_predict(
     device: str = "auto",
     progress: bool = True,
     tta: bool | None = None,
+    window: str | Sequence[int] | PixelWindow | None = None,
 ) -> PredictionRun | None:
     """Classify a scene (the first run's own, ``scene``, or a user ``cube``) with the runs'
     averaged probabilities and write the outputs into ``out``.
+
+    A ``cube`` file, and any ``window`` (``"ROW0:ROW1,COL0:COL1"``, ends excluded), is
+    streamed (:mod:`mssfe.workflows.predict_stream`): read tile by tile, never whole, and
+    the maps written tile by tile, so a cube larger than memory can be classified.
 
     Under torchrun the row tiles are shared between ranks and gathered on rank 0, which writes;
     the other ranks return None. ``tta``: average the 8 flips/rotations of every patch (None:
     as each run's recipe says); recorded in prediction.json.
     """
+    wanted = parse_window(window) if window is not None else None  # a typo fails at once
     ctx = init_distributed(resolve_device(device))
     if ctx.is_main:  # before any work: a prediction never ends in an unwritable --out
         check_output_dir(out)
     local = local_device(resolve_device(device), ctx)
     runs = tuple(load_run(d, device=local) for d in run_dirs)
     used = [run.tta if tta is None else tta for run in runs]
+    if cube or wanted is not None:
+        source = _windowed_source(Path(cube) if cube else scene, runs[0].config, var=var,
+                                  data_dir=data_dir, n_bands=runs[0].preprocessor.n_bands)  # fmt: skip
+        return _run_predict_streamed(
+            runs, source, out, ctx, wanted, tile_rows=tile_rows, batch_size=batch_size,
+            confidence=confidence, probabilities=probabilities, device=local,
+            progress=progress, tta=tta, used=used,
+        )  # fmt: skip
     pixels = resolve_pixels(
         Path(cube) if cube else scene,
         runs[0].config,
@@ -895,11 +921,63 @@ def run_predict(
         probabilities=probabilities,
         extra={"runs": [str(r.run_dir) for r in runs], "tta": used},
     )
-    return PredictionRun(pixels.name, pixels.simulated, runs, result, paths, used)
+    return PredictionRun(
+        pixels.name, pixels.simulated, runs, result.timings, paths, used, result=result
+    )
+
+
+def _run_predict_streamed(
+    runs: tuple[LoadedRun, ...],
+    source: _Source,
+    out: str | Path,
+    ctx: DistContext,
+    window: PixelWindow | None,
+    *,
+    tile_rows: int,
+    batch_size: int,
+    confidence: bool,
+    probabilities: bool,
+    device: torch.device,
+    progress: bool,
+    tta: bool | None,
+    used: list[bool],
+) -> PredictionRun | None:
+    """:func:`run_predict` tile by tile: each rank classifies its own tiles, rank 0 writes."""
+    with source.cube as cube:
+        check_stream_inputs(runs, cube, tile_rows, batch_size)
+        region = check_window(window or PixelWindow.whole(cube.shape), cube.shape)
+        tiles = stream_tiles(runs, cube, region, ctx, tile_rows=tile_rows, batch_size=batch_size,
+                             device=device, tta=tta, probabilities=probabilities)  # fmt: skip
+        if not ctx.is_main:
+            for _ in tiles:  # the collectives of each round happen inside
+                pass
+            shutdown(ctx)
+            return None
+        first = runs[0]
+        style = MapStyle(first.class_names, first.colours, first.codes, cube.crs,
+                         shift_transform(cube.transform, region))  # fmt: skip
+        maps = write_streamed(
+            out, tiles, (region.height, region.width), style, scene_name=source.name,
+            simulated=source.simulated, confidence=confidence, probabilities=probabilities,
+            progress=progress,
+            extra={
+                "runs": [str(r.run_dir) for r in runs], "tta": used, "streamed": True,
+                "window": region.text(), "source": str(cube.path),
+                "source_shape": list(cube.shape), "read_by_windows": cube.windowed,
+                "tile_rows": tile_rows, "ranks": ctx.world_size,
+                "preprocessor": "each run's own preprocessor.npz, fitted when it was trained "
+                "(not refitted on this cube)",
+                "no_data_fill": "the first run's band means (for neighbouring patches)",
+            },
+        )  # fmt: skip
+    shutdown(ctx)
+    warn_no_data(cube.path, maps.no_data, region.height * region.width)
+    return PredictionRun(source.name, source.simulated, runs, maps.timings, maps.paths, used)
 
 
 __all__ = [
     "LoadedRun",
+    "PixelWindow",
     "Pixels",
     "Prediction",
     "PredictionResult",
