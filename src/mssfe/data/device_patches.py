@@ -11,6 +11,8 @@ are those :meth:`PatchDataset.get_batch` returns, bit for bit (it is pure indexi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -108,7 +110,9 @@ class DevicePatches:
     def __len__(self) -> int:
         return int(self.flat_idx.numel())
 
-    def get_batch(self, positions: torch.Tensor | list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def get_batch(
+        self, positions: Sequence[int] | np.ndarray | torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Patches ``(B, 1, C, p, p)`` and targets ``(B,)`` (-1 without targets) of the
         samples at ``positions``, gathered on the device."""
         pos = torch.as_tensor(positions, dtype=torch.int64).to(self.device, non_blocking=True)

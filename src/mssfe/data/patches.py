@@ -194,8 +194,11 @@ class PatchDataset(Dataset[tuple[torch.Tensor, int]]):
         target = -1 if self.targets is None else int(self.targets[i])
         return torch.from_numpy(patch), target
 
-    def get_batch(self, idxs: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Samples ``idxs`` at once: patches ``(N, 1, C, p, p)`` and targets ``(N,)`` int64."""
+    def get_batch(
+        self, idxs: Sequence[int] | np.ndarray | torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Samples ``idxs`` (a CPU tensor too) at once: patches ``(N, 1, C, p, p)`` and targets
+        ``(N,)`` int64."""
         positions = np.asarray(idxs, dtype=np.int64)
         patches = extract_patches(
             self.padded, self.flat_idx[positions], self.width, self.patch_size
