@@ -122,3 +122,58 @@ class DevicePatches:
         else:
             targets = self.targets[pos]
         return patches, targets
+
+
+class PinnedUpload:
+    """Host arrays to a device through reusable pinned buffers, on a copy stream of its own.
+
+    On CUDA, :meth:`send` writes the array into one of ``buffers`` page-locked host buffers
+    and starts an asynchronous (``non_blocking``) copy on a side stream, so the host can go
+    on (preprocess the next tile) while the copy and the device's work run; :meth:`receive`
+    makes the current stream wait for that copy only. The buffers alternate (double
+    buffering): a buffer is written again ``buffers`` sends later, once its copy is done. On
+    any other device the same calls copy synchronously.
+    """
+
+    def __init__(self, device: torch.device | str, buffers: int = 2) -> None:
+        self.device = torch.device(device)
+        self.cuda = self.device.type == "cuda"
+        self.stream = torch.cuda.Stream(self.device) if self.cuda else None
+        self._buffers: list[torch.Tensor | None] = [None] * buffers
+        self._done: list[torch.cuda.Event | None] = [None] * buffers
+        self._next = 0
+
+    def _buffer(self, slot: int, numel: int) -> torch.Tensor:
+        done = self._done[slot]
+        if done is not None:
+            done.synchronize()  # the copy that last read this buffer has finished
+        buf = self._buffers[slot]
+        if buf is None or buf.numel() < numel:
+            buf = torch.empty(numel, dtype=torch.float32, pin_memory=True)
+            self._buffers[slot] = buf
+        return buf[:numel]
+
+    def send(self, array: np.ndarray) -> tuple[torch.Tensor, torch.cuda.Event | None]:
+        """Start copying ``array`` (float32) to the device; returns the device tensor and the
+        event :meth:`receive` waits on (None off CUDA: the copy is done)."""
+        if not self.cuda or self.stream is None:
+            return torch.from_numpy(np.ascontiguousarray(array)).to(self.device), None
+        slot = self._next
+        self._next = (slot + 1) % len(self._buffers)
+        host = self._buffer(slot, array.size).view(array.shape)
+        host.numpy()[...] = array
+        with torch.cuda.stream(self.stream):
+            on_device = host.to(self.device, non_blocking=True)
+            done = torch.cuda.Event()
+            done.record(self.stream)
+        self._done[slot] = done
+        return on_device, done
+
+    def receive(self, sent: tuple[torch.Tensor, torch.cuda.Event | None]) -> torch.Tensor:
+        """The device tensor of :meth:`send`, ready for work on the current stream."""
+        tensor, done = sent
+        if done is not None:
+            current = torch.cuda.current_stream(self.device)
+            current.wait_event(done)
+            tensor.record_stream(current)  # made on the copy stream, used on this one
+        return tensor
