@@ -111,3 +111,15 @@ def test_data_on_device_is_checked_and_recorded() -> None:
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert not uses_device_data("auto", cpu) and uses_device_data("auto", cuda)
     assert uses_device_data("on", cpu) and not uses_device_data("off", cuda)
+
+
+def test_a_host_run_resumes_on_the_device_to_the_same_weights(tmp_path: Path, scene: Scene) -> None:
+    """--data-on-device is a runtime option: a run cut on the host may resume on the device
+    (and is recorded so), ending where an uninterrupted run does."""
+    config = replace(HOST, optim=replace(HOST.optim, augment=True))
+    train(config, tmp_path / "full", scene=scene)
+    with pytest.raises(_StopRequested):
+        train(config, tmp_path / "cut", scene=scene, stop_after_epoch=1)
+    train(_on_device(config), tmp_path / "cut", scene=scene, resume=True)
+    _same_run(tmp_path / "full", tmp_path / "cut")
+    assert 'data_on_device = "on"' in (tmp_path / "cut" / "config.toml").read_text()
