@@ -370,7 +370,8 @@ def _device_tiles(
             precision=run.config.runtime.precision,
             tta=run.tta if tta is None else tta,
         )
-        on_host = probs.to("cpu", non_blocking=True)  # into pinned memory on CUDA
+        # into pinned memory, asynchronously, on CUDA (the _sync below waits for it)
+        on_host = probs.to("cpu", non_blocking=device.type == "cuda")
         launched = time.perf_counter() - t0
         if k + 1 < len(work):
             pending = send(k + 1)  # the host's share of the next item, under this one's
