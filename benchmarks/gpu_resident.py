@@ -217,7 +217,7 @@ def table(rows: list[Row], header: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scene", default="PaviaU-sim", help="scene to train and predict")
-    parser.add_argument("--split", default="random:0.02", help="training split of the scene")
+    parser.add_argument("--split", default="random:0.1", help="training split of the scene")
     parser.add_argument("--epochs", type=int, default=4, help="epochs per cell (median of 2..N)")
     parser.add_argument("--precision", nargs="+", default=["32", "bf16"], help="32 / bf16 / 16")
     parser.add_argument("--layers", nargs="+", default=list(LAYERS), choices=list(LAYERS))
