@@ -119,7 +119,8 @@ def _device_data(
 ) -> _DeviceData:
     plan = _batch_plan(config, data)
     train = DevicePatches(data.dataset("train"), device)
-    pool = None if plan.unlabelled is None else train.with_pixels(plan.unlabelled)  # type: ignore[arg-type]
+    host_pool = plan.unlabelled  # the SSL pool over the same padded cube, or None
+    pool = train.with_pixels(host_pool) if isinstance(host_pool, PatchDataset) else None
     scale = None if plan.band_scale is None else plan.band_scale.to(device)
     return _DeviceData(train, replace(plan, unlabelled=pool, band_scale=scale))
 
