@@ -369,3 +369,15 @@ def load_cube_data(path: Path) -> Any:
     from mssfe.data.readers import load_cube
 
     return load_cube(path).data
+
+
+def test_data_on_device_option_reaches_the_runtime_config() -> None:
+    """train --data-on-device sets runtime.data_on_device; left out, the config's (auto)."""
+    from mssfe.cli import _train_config
+
+    parser = build_parser()
+    asked = _train_config(parser.parse_args(["train", "--data-on-device", "on"]))
+    assert asked.runtime.data_on_device == "on"
+    assert _train_config(parser.parse_args(["train"])).runtime.data_on_device == "auto"
+    bench = parser.parse_args(["benchmark", "--scenes", "SalinasA", "--data-on-device", "off"])
+    assert bench.data_on_device == "off"

@@ -32,6 +32,7 @@ OPTION_NAMES: dict[str, dict[str, str]] = {
         "data.labels": "--labels",
         "runtime.threads": "--threads",
         "runtime.workers": "--workers",
+        "runtime.data_on_device": "--data-on-device",
         "runtime.precision": "--precision",
         "data.max_test": "--max-test",
         "data.bands": "--bands",
@@ -270,6 +271,7 @@ def _train_config(args: argparse.Namespace, base: Any = None) -> Any:
         device=args.device,
         precision=args.precision,
         workers=args.workers,
+        data_on_device=args.data_on_device,
         threads=args.threads,
         download=False if args.no_download else None,
         augment=False if args.no_augment else None,
@@ -557,7 +559,12 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         max_test=args.max_test,
         guard_patch=args.guard_patch,
         data_dir=args.data_dir,
-        runtime=RuntimeConfig(progress=False, threads=args.threads, device=args.device or "auto"),
+        runtime=RuntimeConfig(
+            progress=False,
+            threads=args.threads,
+            device=args.device or "auto",
+            data_on_device=args.data_on_device or "auto",
+        ),
         recipes=tuple(args.recipe),
         finished_only=args.finished_only,
     )
@@ -572,6 +579,15 @@ MAX_TEST_HELP = (
     "test on a stratified random subset of at most N test pixels (every class keeps its share; "
     "the seed draws it; recorded with the metrics; default: all test pixels)"
 )
+
+
+def _add_data_on_device_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--data-on-device",
+        choices=["auto", "on", "off"],
+        help="cut and augment training patches on the device from one copy of the padded cube "
+        "there (auto: on for cuda/mps, off on cpu; same batches, docs/speed.md)",
+    )
 
 
 def _add_benchmark_parser(sub: Any) -> None:
@@ -626,6 +642,7 @@ def _add_benchmark_parser(sub: Any) -> None:
     )
     p.add_argument("--threads", type=int, help="torch threads per cell (default: all cores)")
     p.add_argument("--device", help="auto | cpu | cuda | mps")
+    _add_data_on_device_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--jobs",
@@ -710,6 +727,7 @@ def _add_train_parser(sub: Any) -> None:
         type=int,
         help="DataLoader worker processes (default: 0 on CPU, up to 4 on GPU)",
     )
+    _add_data_on_device_option(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_data_options(p)
     _add_user_cube_options(p)

@@ -89,6 +89,7 @@ OPTIONS = {
                   NUMBERS),
         st.text(max_size=10)),
     "--precision": st.sampled_from(["32", "bf16", "16", "8", ""]),
+    "--data-on-device": st.sampled_from(["auto", "on", "off", "yes", ""]),
     "--pca-fit": st.sampled_from(["scene", "train", "both"]),
     "--recipe": st.one_of(st.sampled_from(["paper", "mssfe", "mssfe:ssl=none", "mssfe:ema=2"]),
                           st.text(max_size=12)),
@@ -153,7 +154,7 @@ SECTIONS = {
     "data": ["scene", "split", "val_fraction", "pca_fit", "cube", "nan_policy"],
     "model_args": ["patch_size", "n_components", "partitions", "fusion"],
     "recipe": ["name", "ssl", "ema", "tta"],
-    "runtime": ["threads", "workers", "precision", "progress"],
+    "runtime": ["threads", "workers", "precision", "progress", "data_on_device"],
     "extra": ["x"],
 }  # fmt: skip
 PLAUSIBLE: dict[str, list[Any]] = {  # mostly valid values, so that valid files are drawn too
@@ -167,7 +168,7 @@ PLAUSIBLE: dict[str, list[Any]] = {  # mostly valid values, so that valid files 
     "partitions": [2, 4, 3], "fusion": [True, False], "name": ["paper", "mssfe", "none"],
     "ssl": ["none", "inductive"], "ema": [0.0, 0.99, 2.0], "tta": [True, False],
     "threads": [1, 0], "workers": [0, -1], "precision": ["32", "bf16", "64"],
-    "progress": [True, False],
+    "progress": [True, False], "data_on_device": ["auto", "on", "maybe"],
 }  # fmt: skip
 TOML_VALUES = st.one_of(
     st.integers(-(2**40), 2**40),

@@ -481,3 +481,33 @@ def test_a_run_on_a_user_cube_predicts_its_own_cube_in_its_label_codes(tmp_path:
     done = mssfe.predict(group.run_dirs[0], device="cpu")
     assert done.class_codes == (3, 7) and done.scene_name == "field"
     assert done.class_map.shape == (12, 12) and set(np.unique(done.class_map)) <= {3, 7}
+
+
+@pytest.mark.parametrize(("tile_rows", "batch_size", "tta"), [(7, 97, False), (20, 256, True)])
+def test_device_gathered_tiles_give_the_host_maps(
+    loaded: LoadedRun, cube: np.ndarray, tile_rows: int, batch_size: int, tta: bool
+) -> None:
+    """Tiles streamed to the device (on CPU: the same code, synchronous) and cut there give
+    the host path's class map, confidence and probabilities exactly, an ensemble included."""
+    logits = torch.zeros(loaded.n_classes)
+    logits[1] = 1.0
+    constant = dataclasses.replace(loaded, model=_ConstantLogits(logits).eval())
+    results = [
+        predict_scene(
+            [loaded, constant],
+            cube,
+            tile_rows=tile_rows,
+            batch_size=batch_size,
+            progress=False,
+            probabilities=True,
+            tta=tta,
+            on_device=on_device,
+        )
+        for on_device in (False, True)
+    ]
+    host, device = results
+    np.testing.assert_array_equal(device.class_map, host.class_map)
+    np.testing.assert_array_equal(device.confidence, host.confidence)
+    assert device.probabilities is not None and host.probabilities is not None
+    np.testing.assert_array_equal(device.probabilities, host.probabilities)
+    assert device.tiles == host.tiles and device.timings.forward_seconds > 0

@@ -42,7 +42,11 @@ def _check_patches(x: torch.Tensor, band_scale: torch.Tensor | None = None) -> N
 
 
 def _normal(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-    return torch.randn(shape, generator=generator)
+    return torch.randn(shape, generator=generator, device=generator.device)
+
+
+def _uniform(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
+    return torch.rand(shape, generator=generator, device=generator.device)
 
 
 def spectral_augment(
@@ -57,9 +61,9 @@ def spectral_augment(
     if strength == 0:
         return x
     n, _, c, p, _ = x.shape
-    scale = band_scale.to(x.dtype).view(1, 1, c, 1, 1)
+    scale = band_scale.to(x.device, x.dtype).view(1, 1, c, 1, 1)
     gain = 1 + strength * GAIN * _normal((n, 1, c, 1, 1), generator)
-    light = 1 + strength * ILLUMINATION * (2 * torch.rand((n, 1, 1, 1, 1), generator=generator) - 1)
+    light = 1 + strength * ILLUMINATION * (2 * _uniform((n, 1, 1, 1, 1), generator) - 1)
     offset = strength * OFFSET * _normal((n, 1, c, 1, 1), generator) * scale
     noise = strength * NOISE * _normal((n, 1, c, p, p), generator) * scale
     return (x * gain * light + offset + noise).to(x.dtype)
@@ -80,9 +84,9 @@ def mix_same_class(
     n = x.shape[0]
     same = y.view(-1, 1) == y.view(1, -1)
     same.fill_diagonal_(False)
-    keys = torch.rand((n, n), generator=generator).masked_fill(~same, -1.0)
+    keys = _uniform((n, n), generator).masked_fill(~same, -1.0)
     partner = keys.argmax(dim=1)
-    chosen = (torch.rand(n, generator=generator) < share) & same.any(dim=1)
-    weight = 0.5 + 0.5 * torch.rand(n, generator=generator)
+    chosen = (_uniform((n,), generator) < share) & same.any(dim=1)
+    weight = 0.5 + 0.5 * _uniform((n,), generator)
     weight = torch.where(chosen, weight, torch.ones_like(weight)).view(n, 1, 1, 1, 1)
     return (weight * x + (1 - weight) * x[partner]).to(x.dtype)

@@ -9,6 +9,7 @@ Patch layout ``(1, C, p, p)`` = (1, spectral, height, width), as the 3-D network
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -193,8 +194,11 @@ class PatchDataset(Dataset[tuple[torch.Tensor, int]]):
         target = -1 if self.targets is None else int(self.targets[i])
         return torch.from_numpy(patch), target
 
-    def get_batch(self, idxs: Sequence[int] | np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Samples ``idxs`` at once: patches ``(N, 1, C, p, p)`` and targets ``(N,)`` int64."""
+    def get_batch(
+        self, idxs: Sequence[int] | np.ndarray | torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Samples ``idxs`` (a CPU tensor too) at once: patches ``(N, 1, C, p, p)`` and targets
+        ``(N,)`` int64."""
         positions = np.asarray(idxs, dtype=np.int64)
         patches = extract_patches(
             self.padded, self.flat_idx[positions], self.width, self.patch_size
@@ -233,13 +237,38 @@ def dihedral(x: torch.Tensor, which: int) -> torch.Tensor:
     return torch.flip(out, dims=(-1,)) if flip else out
 
 
+@functools.lru_cache(maxsize=32)
+def _dihedral_index(patch_size: int, device: torch.device) -> torch.Tensor:
+    return dihedral_index(patch_size, device)
+
+
+def dihedral_index(patch_size: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``(8, p * p)`` int64: row ``which`` lists, for each output position of a flattened
+    ``(p, p)`` plane, the input position :func:`dihedral` ``which`` takes it from. Built by
+    applying :func:`dihedral` itself to ``arange(p * p)``: one definition of the 8 transforms."""
+    plane = torch.arange(patch_size * patch_size, device=device).view(patch_size, patch_size)
+    return torch.stack([dihedral(plane, which).reshape(-1) for which in range(N_DIHEDRAL)])
+
+
+def dihedral_batch(x: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
+    """Transform ``choice[i]`` (0..7) of :func:`dihedral` applied to sample ``i`` of ``x``
+    ``(N, ..., p, p)``: one gather, no synchronisation with the host (a device batch stays on
+    its device's queue). Exactly ``dihedral(x[i], choice[i])`` for every ``i`` (a permutation
+    of positions moves values, it computes none)."""
+    n, p = x.shape[0], x.shape[-1]
+    flat = x.reshape(n, -1, p * p)
+    where = _dihedral_index(p, x.device)[choice.to(x.device)]  # (N, p*p)
+    out = torch.gather(flat, 2, where.unsqueeze(1).expand(-1, flat.shape[1], -1))
+    return out.view(x.shape)
+
+
 def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Apply one of the 8 flips/rotations of the spatial plane to each sample of ``x``.
 
     ``x`` is ``(N, ..., p, p)`` (square last two dims); returns a new tensor of the same
-    shape. Transforms are drawn from ``generator`` (deterministic for a given state) and
-    applied group by group (at most 8 vectorised ops). With ``p`` odd the centre pixel, and so
-    its spectrum, is unchanged.
+    shape. Transforms are drawn from ``generator`` (deterministic for a given state; on the
+    generator's device) and applied by :func:`dihedral_batch`. With ``p`` odd the centre
+    pixel, and so its spectrum, is unchanged.
     """
     if x.ndim < 3 or x.shape[-1] != x.shape[-2]:
         raise DataError(
@@ -250,10 +279,5 @@ def augment_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         )
     choice = torch.randint(
         0, len(_DIHEDRAL), (x.shape[0],), generator=generator, device=generator.device
-    ).to(x.device)
-    out = torch.empty_like(x)
-    for which in range(len(_DIHEDRAL)):
-        members = torch.nonzero(choice == which).squeeze(1)
-        if members.numel():
-            out[members] = dihedral(x[members], which)
-    return out
+    )
+    return dihedral_batch(x, choice)

@@ -17,7 +17,11 @@ import torch
 from torch.utils.data import Dataset
 
 from mssfe.data.augment import mix_same_class, spectral_augment
+from mssfe.data.device_patches import DevicePatches
 from mssfe.data.patches import PatchDataset, augment_batch
+
+#: Where a batch's pixels are cut: on the host, or on the device from its copy of the cube.
+PatchSource = PatchDataset | DevicePatches
 
 #: Strength of the spectral augmentation of the student's view of an unlabelled patch
 #: (FixMatch's "strong" augmentation; the teacher sees flips/rotations only).
@@ -28,14 +32,19 @@ def epoch_generator(seed: int, epoch: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
 
 
-def _batch_generator(seed: int, epoch: int, batch: int) -> torch.Generator:
-    return torch.Generator().manual_seed((seed * 1_000_003 + epoch) * 100_003 + batch)
+def _batch_generator(seed: int, epoch: int, batch: int, device: torch.device) -> torch.Generator:
+    """On the device the batch is augmented on: the CPU's draws are the host path's; a GPU's
+    generator, seeded alike, draws its own (equally distributed) numbers there."""
+    seed_value = (seed * 1_000_003 + epoch) * 100_003 + batch
+    return torch.Generator(device=device).manual_seed(seed_value)
 
 
-def _unlabelled_generator(seed: int, epoch: int, batch: int) -> torch.Generator:
+def _unlabelled_generator(
+    seed: int, epoch: int, batch: int, device: torch.device
+) -> torch.Generator:
     """A stream of its own, so switching SSL on leaves the labelled draws as they were."""
     state = np.random.SeedSequence([seed, epoch, batch, 1]).generate_state(1, np.uint64)[0]
-    return torch.Generator().manual_seed(int(state))
+    return torch.Generator(device=device).manual_seed(int(state))
 
 
 def balanced_order(targets: np.ndarray, generator: torch.Generator) -> torch.Tensor:
@@ -96,7 +105,7 @@ class BatchPlan:
     spectral: float = 0.0
     mix: float = 0.0
     band_scale: torch.Tensor | None = None
-    unlabelled: PatchDataset | None = None
+    unlabelled: PatchSource | None = None
     ssl_ratio: float = 0.0
 
     def unlabelled_count(self, labelled: int) -> int:
@@ -104,11 +113,19 @@ class BatchPlan:
 
 
 class EpochBatches(Dataset[TrainBatch]):
-    """The global batches of one epoch, cut and augmented; item ``i`` is batch ``i``."""
+    """The global batches of one epoch, cut and augmented; item ``i`` is batch ``i``.
+
+    From a :class:`PatchDataset` the batches are cut and augmented on the host (for a
+    DataLoader, whose workers may build them). From a :class:`DevicePatches` (and a plan whose
+    pool is one too) they are cut and augmented on its device, the random draws made by
+    generators on that device seeded as the host's: on CPU the batches are the host path's,
+    value for value; on a GPU the same distribution, deterministic for a seed. Nothing is
+    drawn from a global stream, so a resumed run replays its batches either way.
+    """
 
     def __init__(
         self,
-        dataset: PatchDataset,
+        dataset: PatchSource,
         batches: list[list[int]],
         seed: int,
         epoch: int,
@@ -116,6 +133,12 @@ class EpochBatches(Dataset[TrainBatch]):
     ) -> None:
         self.dataset, self.batches = dataset, batches
         self.seed, self.epoch, self.plan = seed, epoch, plan
+        self.device = torch.device("cpu")
+        self._positions: list[torch.Tensor] | None = None
+        if isinstance(dataset, DevicePatches) and batches:
+            self.device = dataset.device  # the epoch's positions copied once, sliced per batch
+            flat = torch.tensor([i for b in batches for i in b], dtype=torch.int64)
+            self._positions = list(torch.split(flat.to(self.device), [len(b) for b in batches]))
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -127,9 +150,12 @@ class EpochBatches(Dataset[TrainBatch]):
 
     def __getitem__(self, i: int) -> TrainBatch:
         plan = self.plan
-        x, y = self.dataset.get_batch(self.batches[i])
+        if self._positions is not None:
+            x, y = self.dataset.get_batch(self._positions[i])
+        else:
+            x, y = self.dataset.get_batch(self.batches[i])
         if plan.dihedral or plan.spectral or plan.mix:
-            gen = _batch_generator(self.seed, self.epoch, i)
+            gen = _batch_generator(self.seed, self.epoch, i, self.device)
             if plan.dihedral:
                 x = augment_batch(x, gen)
             if plan.spectral:
@@ -145,9 +171,10 @@ class EpochBatches(Dataset[TrainBatch]):
         """Random pool pixels (with replacement): the teacher's and the student's views."""
         plan, pool = self.plan, self.plan.unlabelled
         assert pool is not None
-        gen = _unlabelled_generator(self.seed, self.epoch, i)
-        picks = torch.randint(len(pool), (plan.unlabelled_count(labelled),), generator=gen)
-        raw, _ = pool.get_batch(picks.numpy())
+        gen = _unlabelled_generator(self.seed, self.epoch, i, self.device)
+        count = plan.unlabelled_count(labelled)
+        picks = torch.randint(len(pool), (count,), generator=gen, device=self.device)
+        raw, _ = pool.get_batch(picks)
         weak = augment_batch(raw, gen) if plan.dihedral else raw
         strong = augment_batch(raw, gen) if plan.dihedral else raw
         return weak, spectral_augment(strong, self._scale(), STRONG_SPECTRAL, gen)

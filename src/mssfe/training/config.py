@@ -36,6 +36,7 @@ from mssfe.utils.validation import (
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("none", "cosine")
 PRECISIONS = ("32", "bf16", "16")
+DATA_ON_DEVICE = ("auto", "on", "off")
 SELECTIONS = ("val", "last")
 CLASS_BALANCES = ("none", "sampler", "loss")
 SSL_POOLS = ("none", "inductive", "transductive")
@@ -237,9 +238,13 @@ class RuntimeConfig:
     workers: int | None = None  # DataLoader worker processes; None: 0 on CPU, up to 4 on GPU
     deterministic: bool = True
     progress: bool = True
+    # training batches cut and augmented on the device from a device copy of the padded cube:
+    # auto = on for cuda/mps, off on cpu (mssfe.training.runtime.uses_device_data)
+    data_on_device: str = "auto"
 
     def __post_init__(self) -> None:
         check_choice(self.precision, "precision", PRECISIONS)
+        check_choice(self.data_on_device, "data_on_device", DATA_ON_DEVICE)
         check_optional_scalar(self.threads, "threads", int, min_val=1)
         check_optional_scalar(self.workers, "workers", int, min_val=0)
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mssfe.data.device_patches import gather_patches, offset_grid, pixel_major
 from mssfe.data.patches import N_DIHEDRAL, PatchDataset, dihedral
 from mssfe.data.scenes import Scene
 from mssfe.data.splits import subsample_test
@@ -66,6 +67,38 @@ def class_probabilities(
         total = p if total is None else total + p
     assert total is not None
     return total / len(views) if tta else total
+
+
+@torch.inference_mode()
+def tile_probabilities(
+    model: nn.Module,
+    features: torch.Tensor,
+    width: int,
+    *,
+    batch_size: int,
+    device: torch.device,
+    precision: str = "32",
+    tta: bool = False,
+) -> torch.Tensor:
+    """Probabilities ``(n, K)`` on ``device`` of every pixel (row-major) of a row tile whose
+    reflection-padded features ``features`` ``(C, h + 2r, W + 2r)`` are already there: the
+    patches are gathered on the device, ``batch_size`` at a time, and stay there. The
+    batches and their values are those of cutting the same tile on the host.
+    """
+    padded_rows, padded_width = int(features.shape[1]), int(features.shape[2])
+    patch_size = padded_width - width + 1
+    n_pixels = (padded_rows - patch_size + 1) * width
+    plane = pixel_major(features, device)
+    offsets = offset_grid(patch_size, padded_width, device)
+    pixel = torch.arange(n_pixels, device=device)
+    corners = (pixel // width) * padded_width + pixel % width
+    parts = []
+    for start in range(0, n_pixels, batch_size):
+        x = gather_patches(plane, corners[start : start + batch_size], offsets)
+        parts.append(
+            class_probabilities(model, x, chunk=len(x), device=device, precision=precision, tta=tta)
+        )
+    return torch.cat(parts)
 
 
 @torch.inference_mode()

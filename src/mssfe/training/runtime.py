@@ -43,6 +43,15 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def uses_device_data(data_on_device: str, device: torch.device) -> bool:
+    """Whether training batches are cut on ``device`` (:class:`~mssfe.data.device_patches.
+    DevicePatches`): ``on``/``off`` as asked, ``auto`` on a GPU (cuda, mps) only. On CPU the
+    host path is the same work without the extra copy of the cube."""
+    if data_on_device == "auto":
+        return device.type in ("cuda", "mps")
+    return data_on_device == "on"
+
+
 def set_threads(threads: int | None) -> None:
     if threads is not None:
         if threads < 1:

@@ -12,7 +12,8 @@ import contextlib
 import os
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from mssfe.data.device_patches import DevicePatches
 from mssfe.data.patches import PatchDataset
 from mssfe.data.scenes import Scene
 from mssfe.errors import CheckpointError, ConfigError, MssfeError
@@ -58,7 +60,13 @@ from mssfe.training.inference import evaluate_loss_acc, evaluate_prepared
 from mssfe.training.prepare import PreparedData, load_scene_for, prepare_data, resolve
 from mssfe.training.resume import check_checkpoint, check_data, resumed_config, stored_config
 from mssfe.training.rundir import EpochRecord, RunDir, RunResult, write_metrics
-from mssfe.training.runtime import autocast, resolve_device, seed_everything, set_threads
+from mssfe.training.runtime import (
+    autocast,
+    resolve_device,
+    seed_everything,
+    set_threads,
+    uses_device_data,
+)
 from mssfe.utils.lock import directory_lock
 
 
@@ -95,6 +103,28 @@ def _better(score: tuple[float, float], best: tuple[float, float] | None) -> boo
     return score[0] > best[0] or (score[0] == best[0] and score[1] < best[1] - LOSS_MIN_DELTA)
 
 
+@dataclass(frozen=True)
+class _DeviceData:
+    """The training pixels with the padded cube on the device, and the batch plan whose
+    unlabelled pool and band scale live there too: made once per run (the runtime's
+    ``data_on_device``). Validation and test predictions still cut on the host
+    (:mod:`mssfe.training.inference`): one pass per epoch, no backward."""
+
+    train: DevicePatches
+    plan: BatchPlan
+
+
+def _device_data(
+    config: ResolvedRunConfig, data: PreparedData, device: torch.device
+) -> _DeviceData:
+    plan = _batch_plan(config, data)
+    train = DevicePatches(data.dataset("train"), device)
+    host_pool = plan.unlabelled  # the SSL pool over the same padded cube, or None
+    pool = train.with_pixels(host_pool) if isinstance(host_pool, PatchDataset) else None
+    scale = None if plan.band_scale is None else plan.band_scale.to(device)
+    return _DeviceData(train, replace(plan, unlabelled=pool, band_scale=scale))
+
+
 @dataclass
 class _Loop:
     """The mutable pieces of one training run (model, optimiser, progress state)."""
@@ -110,6 +140,7 @@ class _Loop:
     ctx: DistContext
     state: dict[str, Any]
     average: WeightAverage | None = None  # recipe.ema > 0
+    device_data: _DeviceData | None = None  # batches cut on the device (runtime.data_on_device)
 
     def evaluated(self) -> nn.Module:
         """The network that is validated, saved as best.pt and tested: the weight average
@@ -184,13 +215,25 @@ def class_weights(targets: np.ndarray, n_classes: int) -> torch.Tensor:
 
 @dataclass
 class _StepLoss:
-    """Sums over one epoch's steps, reduced over ranks at its end."""
+    """Each step's numbers, kept as device tensors and read once at the epoch's end (reading
+    one per step would make the host wait for the device at every step); summed in step
+    order as Python floats, so the sums are those of reading them step by step."""
 
-    loss: float = 0.0
-    correct: float = 0.0
-    seen: float = 0.0
-    confident: float = 0.0  # unlabelled patches whose pseudo-label passed the threshold
+    losses: list[torch.Tensor] = field(default_factory=list)  # mean labelled loss of a step
+    sizes: list[int] = field(default_factory=list)  # labelled patches of a step
+    corrects: list[torch.Tensor] = field(default_factory=list)
+    confidents: list[torch.Tensor] = field(default_factory=list)  # pseudo-labels kept
     unlabelled: float = 0.0
+
+    def totals(self) -> list[float]:
+        """``[loss sum, correct, seen, confident, unlabelled]`` of this rank's steps."""
+        loss = 0.0
+        losses = torch.stack(self.losses).tolist() if self.losses else []
+        for value, size in zip(losses, self.sizes, strict=True):
+            loss += value * size
+        correct = sum(torch.stack(self.corrects).tolist()) if self.corrects else 0
+        confident = sum(torch.stack(self.confidents).tolist()) if self.confidents else 0
+        return [loss, float(correct), float(sum(self.sizes)), float(confident), self.unlabelled]
 
 
 def _labelled_loss(
@@ -205,7 +248,7 @@ def _labelled_loss(
     if weights is None:
         return F.cross_entropy(logits.float(), y) * (len(y) * world_size / len(y_global))
     w = weights.to(logits.device)
-    local, total = float(w[y].sum()), float(weights[y_global].sum())
+    local, total = float(w[y].sum()), float(weights.to(y_global.device)[y_global].sum())
     return F.cross_entropy(logits.float(), y, weight=w) * (local * world_size / max(total, 1e-12))
 
 
@@ -248,16 +291,16 @@ def _train_step(
         per_pixel = F.cross_entropy(all_logits[len(y) :].float(), pseudo, reduction="none")
         unlabelled = (per_pixel * confident).sum() / len(batch.weak)  # over the global batch
         total = total + cfg.recipe.ssl_weight * unlabelled * ctx.world_size
-        sums.confident += float(confident.sum())
+        sums.confidents.append(confident.sum())
         sums.unlabelled += len(pseudo)
     loop.scaler.scale(total).backward()
     loop.scaler.step(loop.optimizer)
     loop.scaler.update()
     if loop.average is not None:
         loop.average.update(unwrap(loop.model))
-    sums.loss += float(F.cross_entropy(logits.detach().float(), y)) * len(y)
-    sums.correct += int((logits.argmax(1) == y).sum())
-    sums.seen += len(y)
+    sums.losses.append(F.cross_entropy(logits.detach().float(), y))
+    sums.corrects.append((logits.argmax(1) == y).sum())
+    sums.sizes.append(len(y))
 
 
 def _train_epoch(loop: _Loop, train_ds: PatchDataset, epoch: int) -> dict[str, float]:
@@ -266,18 +309,25 @@ def _train_epoch(loop: _Loop, train_ds: PatchDataset, epoch: int) -> dict[str, f
 
     Every rank builds the same global batch (same order, same augmentation, same unlabelled
     pixels) and trains on its slice; the losses are weighted so DDP's gradient average equals
-    the global-batch gradient.
+    the global-batch gradient. With ``loop.device_data`` the batches are cut and augmented on
+    the device (same order and sampler, same draws on CPU), no DataLoader between.
     """
     cfg, device = loop.config, loop.device
     order = _epoch_order(cfg, train_ds, epoch)
     batches = cut_batches(len(order), cfg.gradient_optim.batch_size, order)
-    plan = _batch_plan(cfg, loop.data)
-    loader = DataLoader(
-        EpochBatches(train_ds, batches, cfg.seed, epoch, plan),
-        batch_size=None,  # each item already is a batch
-        num_workers=data_workers(cfg.runtime.workers, device),
-        pin_memory=device.type == "cuda",
-    )
+    loader: Iterable[TrainBatch]
+    if loop.device_data is not None:
+        plan = loop.device_data.plan
+        on_device = EpochBatches(loop.device_data.train, batches, cfg.seed, epoch, plan)
+        loader = (on_device[i] for i in range(len(on_device)))
+    else:
+        plan = _batch_plan(cfg, loop.data)
+        loader = DataLoader(
+            EpochBatches(train_ds, batches, cfg.seed, epoch, plan),
+            batch_size=None,  # each item already is a batch
+            num_workers=data_workers(cfg.runtime.workers, device),
+            pin_memory=device.type == "cuda",
+        )
     weights = None
     if cfg.recipe.class_balance == "loss" and train_ds.targets is not None:
         weights = class_weights(train_ds.targets, loop.data.scene.n_classes)
@@ -286,9 +336,7 @@ def _train_epoch(loop: _Loop, train_ds: PatchDataset, epoch: int) -> dict[str, f
     for batch in loader:
         _train_step(loop, batch, weights, sums)
     loop.scheduler.step()
-    loss, correct, seen, confident, unlabelled = loop.ctx.sum(
-        [sums.loss, sums.correct, sums.seen, sums.confident, sums.unlabelled]
-    )
+    loss, correct, seen, confident, unlabelled = loop.ctx.sum(sums.totals())
     out = {"loss": loss / max(seen, 1.0), "train_acc": correct / max(seen, 1.0)}
     if plan.unlabelled is not None:
         out["ssl_confident"] = confident / max(unlabelled, 1.0)
@@ -436,6 +484,7 @@ def _train(
         ctx,
         _new_state(),
         WeightAverage(unwrap(model), ema) if ema > 0 else None,
+        _device_data(config, data, device) if uses_device_data(rt.data_on_device, device) else None,
     )
     if resume and run.has_checkpoint():
         checkpoint = load_checkpoint(run.last_checkpoint, map_location=device)

@@ -745,6 +745,7 @@ def benchmark(
     data_dir: str | None = None,
     threads: int | None = None,
     device: str = "auto",
+    data_on_device: str = "auto",
     jobs: int = 1,
     progress: bool = True,
     recipes: Sequence[str] = (PAPER,),
@@ -758,6 +759,7 @@ def benchmark(
     ``recipes``: training recipes run side by side on the same splits (``"paper"``,
     ``"mssfe"``, ``"mssfe:ssl=none"``: docs/recipes.md). ``finished_only``: train nothing, write
     the table of the cells already finished (the missing ones listed in it).
+    ``data_on_device``: where training patches are cut (``auto``: on a GPU, docs/speed.md).
     The rules (shared splits, one budget) are in docs/benchmark.md.
     """
     bench = benchmark_config(
@@ -772,7 +774,9 @@ def benchmark(
         max_test=max_test,
         guard_patch=guard_patch,
         data_dir=data_dir,
-        runtime=RuntimeConfig(progress=False, threads=threads, device=device),
+        runtime=RuntimeConfig(
+            progress=False, threads=threads, device=device, data_on_device=data_on_device
+        ),
         recipes=tuple(recipes),
         finished_only=finished_only,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mssfe.data.bands import select_bands
+from mssfe.data.device_patches import PinnedUpload
 from mssfe.data.preprocess import Preprocessor
 from mssfe.data.readers import Cube, load_cube, load_labels
 from mssfe.data.registry import PALETTE
@@ -31,6 +32,7 @@ from mssfe.models import Fit, create_model, get_model_spec, input_needs
 from mssfe.training.checkpoint import load_checkpoint
 from mssfe.training.config import DataConfig, ResolvedRunConfig
 from mssfe.training.distributed import DistContext, init_distributed, local_device, shutdown
+from mssfe.training.inference import tile_probabilities
 from mssfe.training.prepare import load_scene_for
 from mssfe.training.rundir import PREDICTION_RECORD, PredictionDir, RunDir, open_run
 from mssfe.training.runtime import resolve_device
@@ -52,6 +54,7 @@ from mssfe.workflows.predict_core import (
     prediction_record,
     prediction_title,
     reflect_rows,
+    sync_device,
     tile_bounds,
 )
 from mssfe.workflows.predict_stream import (
@@ -207,6 +210,81 @@ def _tile_probabilities(
     return padded_probabilities(run, padded, cube.shape[1], batch_size, device, tta)
 
 
+def _host_tiles(
+    runs: Sequence[LoadedRun],
+    cube: np.ndarray,
+    tiles: Sequence[tuple[int, int]],
+    batch_size: int,
+    device: torch.device,
+    tta: bool | None,
+    forward: list[float],
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """``(r0, r1, probabilities (n, K) summed over runs)`` per tile, patches cut on the host
+    and copied batch by batch; forward seconds are added to ``forward[0]``."""
+    for r0, r1 in tiles:
+        total: np.ndarray | None = None
+        for run in runs:
+            use = run.tta if tta is None else tta
+            probs, seconds = _tile_probabilities(run, cube, r0, r1, batch_size, device, use)
+            forward[0] += seconds
+            total = probs if total is None else total + probs
+        assert total is not None  # runs is non-empty (checked by the caller)
+        yield r0, r1, total
+
+
+@torch.inference_mode()
+def _device_tiles(
+    runs: Sequence[LoadedRun],
+    cube: np.ndarray,
+    tiles: Sequence[tuple[int, int]],
+    batch_size: int,
+    device: torch.device,
+    tta: bool | None,
+    forward: list[float],
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """As :func:`_host_tiles`, but each run's tile features go to the device once (pinned,
+    non-blocking, on a copy stream: :class:`~mssfe.data.device_patches.PinnedUpload`) and the
+    patches are gathered there. While the device works on one (tile, run), the host
+    preprocesses the next one and starts its copy (double buffering). ``forward`` gets the
+    device's seconds from the first patch to the probabilities (gathering included)."""
+    work = [(r0, r1, run) for r0, r1 in tiles for run in runs]
+    upload = PinnedUpload(device)
+    width = cube.shape[1]
+
+    def send(k: int) -> tuple[torch.Tensor, torch.cuda.Event | None]:
+        r0, r1, run = work[k]
+        return upload.send(tile_features(cube, run.preprocessor, r0, r1, run.patch_size // 2))
+
+    pending = send(0) if work else None
+    total: np.ndarray | None = None
+    for k, (r0, r1, run) in enumerate(work):
+        assert pending is not None
+        features = upload.receive(pending)
+        t0 = time.perf_counter()
+        probs = tile_probabilities(
+            run.model,
+            features,
+            width,
+            batch_size=batch_size,
+            device=device,
+            precision=run.config.runtime.precision,
+            tta=run.tta if tta is None else tta,
+        )
+        # into pinned memory, asynchronously, on CUDA (sync_device below waits for it)
+        on_host = probs.to("cpu", non_blocking=device.type == "cuda")
+        launched = time.perf_counter() - t0
+        if k + 1 < len(work):
+            pending = send(k + 1)  # the host's share of the next item, under this one's
+        t1 = time.perf_counter()
+        sync_device(device)
+        forward[0] += launched + time.perf_counter() - t1
+        host = on_host.numpy()
+        total = host if total is None else total + host
+        if k + 1 == len(work) or work[k + 1][0] != r0:  # the tile's last run
+            yield r0, r1, total
+            total = None
+
+
 def predict_scene(
     runs: Sequence[LoadedRun],
     cube: np.ndarray,
@@ -219,6 +297,7 @@ def predict_scene(
     world_size: int = 1,
     probabilities: bool = False,
     tta: bool | None = None,
+    on_device: bool | None = None,
 ) -> PredictionResult:
     """Class index (1..K) of every pixel of ``cube`` ``(H, W, B)`` (raw, as stored), from the
     probabilities averaged over ``runs``; with ``probabilities`` also those ``(H, W, K)``.
@@ -226,7 +305,9 @@ def predict_scene(
     Tiles of ``tile_rows`` rows go round-robin to ranks: this call predicts tiles
     ``rank, rank + world_size, ...`` only (see :func:`assemble`). ``device=None`` uses the
     device of the first run's weights. ``tta``: average the 8 flips/rotations of every patch
-    (None: as each run's recipe says).
+    (None: as each run's recipe says). ``on_device``: copy each tile's features to the device
+    and gather its patches there, the next tile prepared while the device works (None: on
+    cuda/mps only); the same maps as cutting patches on the host.
     """
     cube = np.asarray(cube)
     check_runs(runs, cube.shape, tile_rows, batch_size)
@@ -240,19 +321,14 @@ def predict_scene(
     class_map = np.zeros((height, width), dtype=np.int64)
     confidence = np.zeros((height, width), dtype=np.float32)
     kept = np.zeros((height, width, runs[0].n_classes), dtype=np.float32) if probabilities else None
-    forward = 0.0
+    forward = [0.0]
     t_start = time.perf_counter()
     bar = tqdm(
         total=sum(r1 - r0 for r0, r1 in mine) * width, disable=not progress, unit="px", leave=False
     )
-    for r0, r1 in mine:
-        total: np.ndarray | None = None
-        for run in runs:
-            use = run.tta if tta is None else tta
-            probs, seconds = _tile_probabilities(run, cube, r0, r1, batch_size, dev, use)
-            forward += seconds
-            total = probs if total is None else total + probs
-        assert total is not None  # runs is non-empty (checked above)
+    streamed = dev.type in ("cuda", "mps") if on_device is None else on_device
+    tiles = _device_tiles if streamed else _host_tiles
+    for r0, r1, total in tiles(runs, cube, mine, batch_size, dev, tta, forward):
         mean = total / len(runs)
         class_map[r0:r1] = (mean.argmax(axis=1) + 1).reshape(r1 - r0, width)
         confidence[r0:r1] = mean.max(axis=1).reshape(r1 - r0, width)
@@ -261,7 +337,7 @@ def predict_scene(
         bar.update((r1 - r0) * width)
     bar.close()
     pixels = sum(r1 - r0 for r0, r1 in mine) * width
-    timings = Timings(time.perf_counter() - t_start, forward, pixels)
+    timings = Timings(time.perf_counter() - t_start, forward[0], pixels)
     return PredictionResult(class_map, confidence, timings, tuple(mine), kept)
 
 

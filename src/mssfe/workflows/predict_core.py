@@ -122,7 +122,7 @@ def check_runs(
     check_scalar(batch_size, "batch_size", int, min_val=1)
 
 
-def _sync(device: torch.device) -> None:
+def sync_device(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -148,7 +148,7 @@ def padded_probabilities(
         stop = min(n_pixels, start + batch_size)
         patches = extract_patches(padded, np.arange(start, stop), width, run.patch_size)
         x = torch.from_numpy(patches).to(device, non_blocking=True)
-        _sync(device)
+        sync_device(device)
         t0 = time.perf_counter()
         p = class_probabilities(
             run.model,
@@ -158,7 +158,7 @@ def padded_probabilities(
             precision=run.config.runtime.precision,
             tta=tta,
         )
-        _sync(device)
+        sync_device(device)
         forward += time.perf_counter() - t0
         probs[start:stop] = p.cpu().numpy()
     return probs, forward

@@ -145,6 +145,7 @@ def run_config(
         "precision": "runtime.precision",
         "threads": "runtime.threads",
         "workers": "runtime.workers",
+        "data_on_device": "runtime.data_on_device",
         "progress": "runtime.progress",
         "deterministic": "runtime.deterministic",
     }
@@ -183,8 +184,8 @@ def train(
     ``N`` (seeds 0..N-1, as ``--seeds N``) or the seeds themselves (as ``--seed 0 3``).
     ``options``:
     ``epochs``, ``patience``, ``lr``, ``batch_size``, ``val_fraction``, ``pca_fit``,
-    ``augment``, ``device``, ``precision``, ``threads``, ``workers``, ``progress``,
-    ``data_dir``, ``download``, ``cube``, ``labels``, ``var``, ``labels_var``,
+    ``augment``, ``device``, ``precision``, ``threads``, ``workers``, ``data_on_device``,
+    ``progress``, ``data_dir``, ``download``, ``cube``, ``labels``, ``var``, ``labels_var``,
     ``nan_policy``, ``max_test``, ``bands`` (``"0:100,120:150"`` or ``"400nm:1300nm"``),
     ``keep_bad_bands``, ``optimizer``, ``weight_decay``, ``scheduler``; ``recipe`` as
     ``--recipe`` (``"mssfe"``, docs/recipes.md). Runs go to
