@@ -408,32 +408,35 @@ def write_prediction(
     (:func:`mssfe.utils.outdir.output_set`): a reader that finds it finds the rest of its set.
     """
     final = Path(out_dir)
+    style = MapStyle(
+        tuple(class_names),
+        tuple(colours),
+        tuple(check_class_codes(class_names, class_codes)),
+        crs,
+        None if transform is None else tuple(transform),
+    )
     with output_set(final, PREDICTION_RECORD) as staging:
         paths = _write_prediction_files(
-            staging, result, class_names=class_names, colours=colours, class_codes=class_codes,
-            crs=crs, transform=transform, simulated=simulated, scene_name=scene_name,
+            PredictionDir(staging), result, style, simulated=simulated, scene_name=scene_name,
             confidence=confidence, probabilities=probabilities, extra=extra,
         )  # fmt: skip
     return {key: final / path.name for key, path in paths.items()}
 
 
 def _write_prediction_files(
-    out_dir: str | Path,
+    out: PredictionDir,
     result: PredictionResult,
+    style: MapStyle,
     *,
-    class_names: Sequence[str],
-    colours: Sequence[str],
-    class_codes: Sequence[int] | None = None,
-    crs: str | None = None,
-    transform: Sequence[float] | None = None,
     simulated: bool,
     scene_name: str,
-    confidence: bool = True,
-    probabilities: bool = False,
-    extra: dict[str, Any] | None = None,
+    confidence: bool,
+    probabilities: bool,
+    extra: dict[str, Any] | None,
 ) -> dict[str, Path]:
-    out = PredictionDir(Path(out_dir))
-    codes = check_class_codes(class_names, class_codes)
+    """The files of :func:`write_prediction`, written into ``out`` (the staging directory)."""
+    class_names, colours, codes = style.class_names, style.colours, style.class_codes
+    crs, transform = style.crs, style.transform
     code_map = indices_to_codes(result.class_map, codes)
     paths = {
         "class_map_tif": out.class_map_tif,
