@@ -453,7 +453,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     # lazy: `mssfe --help` never loads torch or the readers
     from mssfe.workflows.compare import compare
 
-    text, written = compare(args.tables, args.reference, out=args.out, figure=args.figure)
+    text, written = compare(
+        args.tables, args.reference, out=args.out, figure=args.figure, best=args.best_of
+    )
     print(text, end="")
     for path in written:
         print(f"saved {path}")
@@ -523,6 +525,13 @@ def _add_predict_report_parsers(sub: Any) -> None:
     p.add_argument("--reference", default="ms2fenet", help="the model whose standing is shown")
     p.add_argument("--out", help="also write the Markdown here")
     p.add_argument("--figure", help="PNG: every model's paired OA difference, row by row")
+    p.add_argument(
+        "--best-of",
+        action="store_true",
+        help="the tables are one grid under several training budgets (e.g. --epochs 30 and each "
+        "model's paper budget): every other model at its better budget, the reference as in "
+        "the first table",
+    )
     p.set_defaults(func=cmd_compare)
 
 

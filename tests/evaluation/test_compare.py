@@ -127,3 +127,51 @@ def test_cli_prints_and_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "PaviaU-sim (simulated) | `random:0.01` | 69% | 5 |" in out.read_text()
     assert main(["compare", str(tmp_path / "nowhere")]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def _budget_table(tmp_path: Path, name: str, epochs: int, rows: list[dict[str, Any]]) -> Path:
+    out = _table(tmp_path, name, rows)
+    payload = json.loads((out / "results.json").read_text())
+    payload["meta"] = {"epoch_budget": {"max_epochs": epochs, "patience": 10}, "seeds": [0, 1, 2]}
+    (out / "results.json").write_text(json.dumps(payload))
+    return out
+
+
+def test_best_of_takes_each_rival_at_its_better_budget_and_the_reference_as_first_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """HybridSN trails under the shared budget and leads under its own: with --best-of the
+    rival is HybridSN at its own budget, named so; the reference keeps its first-table row
+    even where another table holds a better one (picking by test OA may only favour rivals)."""
+    shared = _budget_table(tmp_path, "shared", 30, [
+        _row("ms2fenet", [0, 1, 2], [0.90, 0.91, 0.92]),
+        _row("hybridsn", [0, 1, 2], [0.58, 0.60, 0.59]),
+        _row("svm", [0, 1, 2], [0.85, 0.86, 0.84]),
+    ])  # fmt: skip
+    own = _budget_table(tmp_path, "own", 100, [
+        _row("ms2fenet", [0, 1, 2], [0.99, 0.99, 0.99]),
+        _row("hybridsn", [0, 1, 2], [0.93, 0.94, 0.95]),
+        _row("svm", [0, 1, 2], [0.80, 0.81, 0.82]),
+    ])  # fmt: skip
+    (standing,) = standings([shared, own], "ms2fenet", best=True)
+    assert standing.reference.oa_per_seed == (0.90, 0.91, 0.92)  # the first table's
+    assert standing.rival is not None and standing.rival.model == "hybridsn [100 ep / patience 10]"
+    paired = standing.paired
+    assert paired is not None and paired.better == 3 and paired.mean == pytest.approx(3.0)
+    assert "svm" in standing.pairs  # the SVM's shared-budget row (better there), unmarked
+    assert standing.pairs["svm"].mean == pytest.approx(-6.0)
+    # without --best-of each table stands alone: HybridSN is last in the first
+    plain = standings([shared, own], "ms2fenet")
+    assert [s.rank for s in plain] == [1, 1]
+    assert main(["compare", str(shared), str(own), "--best-of"]) == 0
+    assert "hybridsn [100 ep / patience 10]" in capsys.readouterr().out
+
+
+def test_best_of_refuses_tables_on_other_pixels(tmp_path: Path) -> None:
+    a = _budget_table(tmp_path, "a", 30, [_row("ms2fenet", [0], [0.9])])
+    b = _budget_table(tmp_path, "b", 100, [_row("ms2fenet", [0], [0.9])])
+    payload = json.loads((b / "results.json").read_text())
+    payload["meta"]["max_test"] = 3000
+    (b / "results.json").write_text(json.dumps(payload))
+    with pytest.raises(ConfigError, match="--best-of: tables differ in max_test"):
+        standings([a, b], "ms2fenet", best=True)

@@ -11,7 +11,7 @@ pixels per seed, so the split-to-split spread cancels out of the difference).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -145,6 +145,44 @@ def table_standings(
             )
         )
     return found
+
+
+def best_of(
+    tables: Sequence[tuple[BenchmarkMeta, Sequence[BenchmarkRow]]], reference: str
+) -> tuple[BenchmarkMeta, list[BenchmarkRow]]:
+    """One table from several runs of the same grid under different training budgets (e.g. a
+    shared epoch budget and each model's own paper budget): the reference's rows as the first
+    table has them, every other model's (scene, split, recipe) row from the table where its mean
+    OA is highest, its model name marked with that table's budget when it is not the first's.
+
+    Picking by test OA favours the other models only, never the reference: a handicap for the
+    reference, which is the point (a win over an under-trained baseline is worth nothing).
+    The tables must share seeds, test subset and guard band, so each (scene, split, seed) has
+    the same pixels in all of them (splits are drawn from these alone) and rows stay paired.
+    """
+    if not tables:
+        raise ValueError("best_of needs at least one table")
+    first_meta = tables[0][0]
+    for meta, _ in tables[1:]:
+        for field in ("seeds", "max_test", "guard_patch"):
+            if getattr(meta, field) != getattr(first_meta, field):
+                raise ValueError(
+                    f"tables differ in {field} ({getattr(first_meta, field)!r} against "
+                    f"{getattr(meta, field)!r}): their rows are not on the same pixels"
+                )
+    chosen: dict[tuple[str, str, str, str], BenchmarkRow] = {}
+    for i, (meta, rows) in enumerate(tables):
+        for row in rows:
+            key = (row.scene, row.protocol, row_recipe(row), row.model)
+            if row.model == reference:
+                if i == 0:
+                    chosen[key] = row
+                continue
+            if key in chosen and chosen[key].oa_mean >= row.oa_mean:
+                continue
+            marked = row if i == 0 else replace(row, model=f"{row.model} [{_budget(meta)}]")
+            chosen[key] = marked
+    return first_meta, list(chosen.values())
 
 
 def _leakage(row: BenchmarkRow) -> str:
