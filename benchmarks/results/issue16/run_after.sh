@@ -23,3 +23,11 @@ $M benchmark --scenes Salinas-sim --models all --split disjoint:0.01:block=5 "${
     --recipe paper mssfe --out /work/tables-out/disjoint_Salinas-sim
 $M benchmark --scenes IndianPines-sim --models all --split disjoint "${C[@]}" \
     --recipe paper mssfe --out /work/tables-out/disjoint_IndianPines-sim
+# (3) every model under its own paper's budget (no --epochs/--patience: the registry's epochs,
+# batch, optimiser), recipe paper, the same disjoint splits: `mssfe compare --best-of` then
+# takes each baseline at the better of the two budgets.
+O=(--seeds 5 --max-test 3000 --jobs 2 --threads 1 --no-progress --recipe paper)
+$M benchmark --scenes SalinasA --models all --split disjoint "${O[@]}" --out /work/tables-out/own_SalinasA
+$M benchmark --scenes PaviaU-sim --models all --split disjoint:0.01:block=5 "${O[@]}" --out /work/tables-out/own_PaviaU-sim
+$M benchmark --scenes Salinas-sim --models all --split disjoint:0.01:block=5 "${O[@]}" --out /work/tables-out/own_Salinas-sim
+$M benchmark --scenes IndianPines-sim --models all --split random:0.1 disjoint "${O[@]}" --out /work/tables-out/own_IndianPines-sim
