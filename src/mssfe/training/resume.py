@@ -19,7 +19,6 @@ from mssfe.training.identity import (
     RunIdentity,
     comparable,
     comparable_dict,
-    data_difference,
     differing_field,
     first_difference,
     run_difference,
@@ -92,8 +91,7 @@ def resumed_config(
 
 def check_data(run: RunDir, sources: Mapping[str, Any]) -> None:
     """Refuse to resume onto data files whose SHA-256 differs from what run.json recorded."""
-    record = run.recorded()
-    difference = data_difference(record.data, sources) if record is not None else None
+    difference = run.data_changed(sources)
     if difference:
         raise MssfeError(
             f"{run.path}: cannot resume on other data: {difference}; the epochs trained so far "

@@ -543,11 +543,16 @@ class RunDir:
                 "choose another --out, or delete the directory to start again"
             )
 
+    def data_changed(self, sources: Mapping[str, Any]) -> str | None:
+        """How the data files ``sources`` differ from those run.json recorded (None: the same,
+        or a run that recorded none yet)."""
+        record = self.recorded()
+        return data_difference(record.data, sources) if record is not None else None
+
     def check_same_data(self, sources: Mapping[str, Any]) -> None:
         """Refuse to reuse this finished run when its data files changed since it ran: its
         results are of the data it recorded (run.json), not of the files as they are now."""
-        record = self.recorded()
-        difference = data_difference(record.data, sources) if record is not None else None
+        difference = self.data_changed(sources)
         if difference:
             raise DataError(
                 f"{self.path}: this finished run was trained on other data: {difference}; "
