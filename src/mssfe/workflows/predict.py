@@ -720,19 +720,16 @@ def _windowed_source(
     way the run's bands (``n_bands`` of them) are taken, as :func:`take_run_bands` says."""
     if isinstance(source, (str, Path)) and _looks_like_file(source):
         opened = open_cube_windowed(source, var)
-        indices = (
-            None
-            if n_bands is None
-            else run_band_indices(
+        if n_bands is not None:
+            indices = run_band_indices(
                 opened.shape[2],
                 own.data,
                 n_bands=n_bands,
                 wavelengths=opened.wavelengths,
                 good=opened.good_bands,
             )
-        )
-        if indices is not None:
-            opened = opened.take_bands(indices)
+            if indices is not None:
+                opened = opened.take_bands(indices)
         return _Source(opened, Path(source).stem, False)
     pixels = resolve_pixels(
         source, own, var=var, data_dir=data_dir, crs=crs, transform=transform, n_bands=n_bands
