@@ -15,12 +15,14 @@ import argparse
 import json
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+
+# the sampler of the device-resident benchmark beside this file (NVML, else nvidia-smi)
+from gpu_resident import UtilisationSampler
 
 from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
 from mssfe.training.record import machine, package_versions
@@ -28,39 +30,6 @@ from mssfe.training.rundir import RunDir
 from mssfe.training.trainer import train
 
 CASES = (("IndianPines-sim", "random:0.1"), ("PaviaU-sim", "random:0.01"))
-
-
-class UtilisationSampler:
-    """GPU utilisation (%) sampled in a thread through NVML."""
-
-    def __init__(self, interval: float = 0.05) -> None:
-        self.interval = interval
-        self.samples: list[int] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        try:
-            import pynvml
-        except ImportError:
-            return
-        pynvml.nvmlInit()
-        handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
-        while not self._stop.is_set():
-            self.samples.append(int(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu))
-            time.sleep(self.interval)
-
-    def __enter__(self) -> UtilisationSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def mean(self) -> float | None:
-        return statistics.fmean(self.samples) if self.samples else None
 
 
 def measure(scene: str, split: str, precision: str, epochs: int, workdir: Path) -> dict[str, Any]:
@@ -72,7 +41,7 @@ def measure(scene: str, split: str, precision: str, epochs: int, workdir: Path) 
         seed=0,
     )
     run_dir = workdir / f"{scene}-{precision}"
-    with UtilisationSampler() as sampler:
+    with UtilisationSampler(torch.device("cuda", torch.cuda.current_device())) as sampler:
         t0 = time.perf_counter()
         result = train(config, run_dir)
         wall = time.perf_counter() - t0
