@@ -108,3 +108,25 @@ def test_salinas_a_to_30_components() -> None:
     np.testing.assert_allclose(std, 1, atol=1e-4)
     again = fit_preprocessor(cube, train_idx, n_components=30, seed=0)
     np.testing.assert_array_equal(again.transform(cube), out)
+
+
+def test_global_scale_keeps_the_variance_ordering_of_real_components() -> None:
+    """``scale="global"``: one divisor for all 30 PCA outputs of real Salinas-A, so the first
+    component keeps far more variance than the 30th (per-component scaling makes them equal),
+    the total variance stays that of 30 unit-variance inputs, and only the scale of each output
+    changes."""
+    path = embedded_path("SalinasA_corrected.mat")
+    assert path is not None
+    cube = scipy.io.loadmat(path)["salinasA_corrected"]
+    train_idx = np.arange(0, cube.shape[0] * cube.shape[1], 10)
+    per = fit_preprocessor(cube, train_idx, n_components=30, seed=0)
+    glob = fit_preprocessor(cube, train_idx, n_components=30, seed=0, scale="global")
+    mean, std = _train_stats(glob.transform(cube), train_idx)
+    np.testing.assert_allclose(mean, 0, atol=1e-4)
+    assert std[0] > 10 * std[-1]  # ordering kept (per-component: all 1)
+    assert std[:3].min() > std[-10:].max()  # PCA's order (fitted on the scene, measured here)
+    np.testing.assert_allclose(np.mean(std**2), 1, rtol=1e-4)
+    ratio = glob.transform(cube) / np.where(per.transform(cube) == 0, 1, per.transform(cube))
+    np.testing.assert_allclose(np.median(ratio.reshape(-1, 30), axis=0), std, rtol=1e-3)
+    with pytest.raises(ConfigError, match="scale"):
+        fit_preprocessor(cube, train_idx, n_components=30, scale="band")  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import torch
 
 from mssfe.data.scenes import Scene, load_scene
 from mssfe.data.splits import Split, make_split, subsample_test
-from mssfe.training.checkpoint import load_checkpoint
+from mssfe.training.checkpoint import load_checkpoint, save_checkpoint
 from mssfe.training.config import (
     DataConfig,
     OptimConfig,
@@ -158,3 +158,58 @@ def test_a_run_written_before_recipes_resumes_and_is_reused_as_paper(
     assert evaluate_run(run_dir, scene=scene).oa == pytest.approx(
         json.loads((run_dir / "metrics.json").read_text())["metrics"]["oa"]
     )
+
+
+def _forget_recipe_part(run_dir: Path, part: str) -> None:
+    """Make ``run_dir`` look written by code from before recipe ``part`` existed: no such
+    line in config.toml, no such key in run.json's config or in last.pt's run identity."""
+    toml = run_dir / "config.toml"
+    lines = toml.read_text().splitlines(keepends=True)
+    toml.write_text("".join(line for line in lines if not line.startswith(f"{part} =")))
+    run = json.loads((run_dir / "run.json").read_text())
+    del run["config"]["recipe"][part]
+    (run_dir / "run.json").write_text(json.dumps(run))
+    checkpoint = load_checkpoint(run_dir / "last.pt")
+    identity = json.loads(checkpoint["identity"])
+    del identity["config"]["recipe"][part]
+    checkpoint["identity"] = json.dumps(identity)
+    save_checkpoint(run_dir / "last.pt", {k: v for k, v in checkpoint.items() if "format" not in k})
+
+
+def test_a_run_written_before_input_scale_existed_resumes_and_is_reused(
+    scene: Scene, split_file: Path, tmp_path: Path
+) -> None:
+    """mssfe v1 was always trained with per-component scaling: a run recorded without the
+    ``input_scale`` part is that run, so it resumes to the same weights and is then reused."""
+    config = _config(split_file, RecipeConfig(name="mssfe", ssl="none"), epochs=2)
+    train(config, tmp_path / "reference", scene=scene)
+    run_dir = tmp_path / "old"
+    with pytest.raises(_StopRequested):
+        train(config, run_dir, scene=scene, stop_after_epoch=1)
+    _forget_recipe_part(run_dir, "input_scale")
+    assert run_or_resume(config, run_dir, scene=scene).epochs == 2  # resumed, not refused
+    assert _identical(_state(run_dir), _state(tmp_path / "reference"))
+    before = (run_dir / "metrics.json").read_text()
+    run_or_resume(config, run_dir, scene=scene)  # finished: reused as it is
+    assert (run_dir / "metrics.json").read_text() == before
+    changed = _config(split_file, RecipeConfig(name="mssfe", ssl="none", input_scale="global"))
+    with pytest.raises(Exception, match="input_scale"):  # the other scaling is another run
+        run_or_resume(dataclasses.replace(changed, optim=config.optim), run_dir, scene=scene)
+
+
+@pytest.mark.parametrize(("model", "shared"), [("ms2fenet", True), ("svm", False)])
+def test_input_scale_global_scales_a_networks_input_only(
+    model: str, shared: bool, scene: Scene, split_file: Path, tmp_path: Path
+) -> None:
+    """A network trained with ``input_scale=global`` gets one divisor for all its input
+    components (saved with the run, so evaluate/predict reuse it); a classic model takes only
+    the recipe's selection part and keeps per-component scaling."""
+    recipe = RecipeConfig(name="mssfe", ssl="none", input_scale="global")
+    base = _config(split_file, recipe, epochs=1)
+    args = base.model_args if model == "ms2fenet" else {"n_components": 12}
+    config = dataclasses.replace(base, model=model, model_args=args)
+    train(config, tmp_path / model, scene=scene)
+    out_std = np.load(tmp_path / model / "preprocessor.npz")["out_std"]
+    assert np.ptp(out_std) == 0 if shared else np.ptp(out_std) > 0
+    recorded = json.loads((tmp_path / model / "run.json").read_text())["config"]["recipe"]
+    assert recorded["input_scale"] == "global"

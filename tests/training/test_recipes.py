@@ -28,6 +28,7 @@ def test_paper_adds_nothing_to_todays_training() -> None:
     assert paper.parts["selection"] == "val" and paper.parts["ssl"] == "none"
     assert paper.parts["ema"] == paper.parts["spectral_augment"] == paper.parts["mix"] == 0
     assert paper.parts["class_balance"] == "none" and paper.parts["tta"] is False
+    assert paper.parts["input_scale"] == "component"  # the authors' per-component input
 
 
 @pytest.mark.parametrize("model", TORCH_MODELS)
@@ -80,6 +81,7 @@ def test_a_config_file_without_a_recipe_table_is_paper(tmp_path: Path) -> None:
         ({"mix": -0.1}, r"recipe\.mix: expected a finite float >= 0 and <= 1, got -0\.1"),
         ({"ssl": "inductive", "ssl_ratio": 0.0}, r"recipe\.ssl_ratio: expected > 0"),
         ({"name": "mssfe", "ssl_ratio": 0.0}, r"recipe\.ssl_ratio: expected > 0"),  # mssfe's SSL
+        ({"input_scale": "band"}, r"recipe\.input_scale: expected one of 'component', 'global'"),
     ],
 )
 def test_bad_recipe_values_name_the_field_what_was_expected_and_got(

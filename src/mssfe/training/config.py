@@ -40,6 +40,7 @@ DATA_ON_DEVICE = ("auto", "on", "off")
 SELECTIONS = ("val", "last")
 CLASS_BALANCES = ("none", "sampler", "loss")
 SSL_POOLS = ("none", "inductive", "transductive")
+INPUT_SCALES = ("component", "global")
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds; the epoch generators derive theirs from it
 
 
@@ -162,6 +163,9 @@ class RecipeConfig:
     ssl_weight: float | None = None  # weight of the unlabelled loss
     ssl_ratio: float | None = None  # unlabelled patches per labelled patch in a step
     tta: bool | None = None  # average the 8 flips/rotations at evaluation
+    # "component": every input component (PCA output or band) standardised on its own (the
+    # authors' input); "global": one common scale, so PCA's variance ordering is kept
+    input_scale: str | None = None
 
     def __post_init__(self) -> None:
         _check_recipe(self)
@@ -187,6 +191,7 @@ class ResolvedRecipeConfig:
     ssl_weight: float
     ssl_ratio: float
     tta: bool
+    input_scale: str
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -207,6 +212,7 @@ def _check_recipe(r: RecipeConfig | ResolvedRecipeConfig) -> None:
         ("selection", SELECTIONS),
         ("class_balance", CLASS_BALANCES),
         ("ssl", SSL_POOLS),
+        ("input_scale", INPUT_SCALES),
     ):
         if getattr(r, name) is not None:
             check_choice(getattr(r, name), f"recipe.{name}", choices)

@@ -15,7 +15,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mssfe.errors import ConfigError
 from mssfe.training.config import ResolvedRunConfig, config_to_dict
+from mssfe.training.recipes import PARTS, get_recipe
 
 #: Fields a resumed run may change: they say when training stops, not what an epoch does, so
 #: the run continued with a larger value equals a run started with it.
@@ -33,7 +35,21 @@ def comparable_dict(config: Mapping[str, Any]) -> dict[str, Any]:
     d.pop("runtime", None)
     for key in ("data_dir", "download"):
         d.get("data", {}).pop(key, None)
+    _fill_recipe_parts(d.get("recipe"))
     return d
+
+
+def _fill_recipe_parts(recipe: Any) -> None:
+    """A run recorded before a recipe part existed was trained with its version's value of
+    it (a published version never changes), so the part is filled in before comparing."""
+    if not isinstance(recipe, dict):
+        return
+    try:
+        published = get_recipe(recipe.get("name"), recipe.get("version"))  # type: ignore[arg-type]
+    except (ConfigError, TypeError, KeyError):
+        return  # not a recipe this code knows: compared as recorded
+    for part in PARTS:
+        recipe.setdefault(part, published.parts[part])
 
 
 def differing_field(
@@ -120,7 +136,7 @@ class RunIdentity:
         config, data = payload.get("config"), payload.get("data")
         if not isinstance(config, dict) or not isinstance(data, dict):
             return None
-        return cls(config, data)
+        return cls(comparable_dict(config), data)
 
 
 def run_difference(

@@ -160,6 +160,14 @@ def load_scene_for(
     return select_scene_bands(scene, d.bands, keep_bad=d.keep_bad_bands, name="data.bands")
 
 
+def input_scale(config: ResolvedRunConfig) -> str:
+    """How the network's input components are scaled: the recipe's ``input_scale`` for a
+    network; a classic model takes only the recipe's selection part, so always per component."""
+    if get_model_spec(config.model).fit is Fit.GRADIENT:
+        return config.recipe.input_scale
+    return "component"
+
+
 def prepare_data(
     config: ResolvedRunConfig,
     scene: Scene,
@@ -193,5 +201,6 @@ def prepare_data(
             n_components=needs.n_components,
             pca_fit=config.data.pca_fit,  # type: ignore[arg-type]
             seed=config.seed,
+            scale=input_scale(config),  # type: ignore[arg-type]
         )
     return PreparedData(scene, split, preprocessor, preprocessor.transform(cube), needs.patch_size)

@@ -23,6 +23,7 @@ from typing import Any
 from mssfe.errors import ConfigError
 from mssfe.training.config import (
     CLASS_BALANCES,
+    INPUT_SCALES,
     SELECTIONS,
     SSL_POOLS,
     RecipeConfig,
@@ -33,6 +34,7 @@ from mssfe.utils.validation import build_dataclass, check_choice, parse_key_valu
 
 __all__ = [
     "CLASS_BALANCES",
+    "INPUT_SCALES",
     "PARTS",
     "SELECTIONS",
     "SSL_POOLS",
@@ -73,6 +75,7 @@ _PAPER_PARTS = {
     "ssl_weight": 1.0,
     "ssl_ratio": 1.0,
     "tta": False,
+    "input_scale": "component",
 }
 
 _RECIPES: dict[str, dict[int, Recipe]] = {}
