@@ -11,7 +11,14 @@ from mssfe.errors import ConfigError
 from mssfe.models import Fit, get_model_spec, list_models
 from mssfe.training.config import RecipeConfig, RunConfig, config_to_toml, load_config
 from mssfe.training.prepare import FALLBACK_TRAINING, resolve
-from mssfe.training.recipes import PARTS, get_recipe, list_recipes, recipe_label, resolve_recipe
+from mssfe.training.recipes import (
+    PARTS,
+    get_recipe,
+    list_recipes,
+    recipe_key,
+    recipe_label,
+    resolve_recipe,
+)
 
 TORCH_MODELS = [m for m in list_models() if get_model_spec(m).fit is Fit.GRADIENT]
 
@@ -98,3 +105,16 @@ def test_a_recipe_part_of_the_wrong_type_in_a_file_names_it(tmp_path: Path) -> N
     path.write_text('[recipe]\nname = "mssfe"\ntta = "yes"\n')
     with pytest.raises(ConfigError, match=r"bad\.toml: recipe\.tta: expected bool"):
         load_config(path)
+
+
+def test_recipe_key_names_the_version_so_versions_never_share_cells() -> None:
+    """Cell folders are named by this key: version 1 as the tables before a second version
+    wrote them, any later version with ``@N``, the parts kept as written."""
+    latest = get_recipe("mssfe").version
+    assert recipe_key("paper") == recipe_key("paper@1") == "paper"
+    assert recipe_key("mssfe@1") == "mssfe" and recipe_key("mssfe@1:ssl=none") == "mssfe:ssl=none"
+    expected = "mssfe" if latest == 1 else f"mssfe@{latest}"
+    assert recipe_key("mssfe") == expected
+    assert recipe_key("mssfe:ssl=none,mix=0") == f"{expected}:ssl=none,mix=0"
+    with pytest.raises(ConfigError, match=r"recipe\.version"):
+        recipe_key("mssfe@99")

@@ -42,6 +42,7 @@ __all__ = [
     "get_recipe",
     "list_recipes",
     "parse_recipe",
+    "recipe_key",
     "recipe_label",
     "recipe_optim_defaults",
     "recipe_record",
@@ -185,6 +186,18 @@ def parse_recipe(text: str) -> RecipeConfig:
     config: RecipeConfig = build_dataclass(RecipeConfig, table, "recipe")
     resolve_recipe(config)  # an unknown recipe or a bad value fails here, before any training
     return config
+
+
+def recipe_key(text: str) -> str:
+    """The recipe text with its version made explicit, as cell folders are named by it:
+    ``mssfe`` -> ``mssfe@2`` once version 2 is the latest, ``mssfe@1:ssl=none`` ->
+    ``mssfe:ssl=none``. Version 1 is written without ``@1`` (the folders of the tables made
+    before a second version existed), so a newer version never reuses an older one's runs."""
+    config = parse_recipe(text)
+    version = resolve_recipe(config).version
+    _, _, parts = text.partition(":")
+    head = config.name if version == 1 else f"{config.name}@{version}"
+    return f"{head}:{parts}" if parts else head
 
 
 def recipe_record(recipe: ResolvedRecipeConfig, *, network: bool = True) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from mssfe.errors import DataError
 from mssfe.evaluation.compare import PAPER
 from mssfe.evaluation.table import BenchmarkTable
+from mssfe.training.recipes import recipe_key
 from mssfe.training.rundir import RunDir
 from mssfe.utils.atomic import atomic_write_json, atomic_write_text
 from mssfe.utils.jsonfile import read_json
@@ -69,8 +70,11 @@ class BenchmarkDir:
     ) -> RunDir:
         """The run directory of one (scene, protocol, model, seed[, recipe]) cell: ``paper``
         cells where tables before recipes put them (so those resume), the cells of another
-        recipe in ``MODEL_RECIPE`` folders beside them."""
-        model = slug(model_label) if recipe == PAPER else f"{slug(model_label)}_{slug(recipe)}"
+        recipe in ``MODEL_RECIPE`` folders beside them, named by the recipe with its version
+        made explicit (:func:`recipe_key`), so a new version of a recipe never reuses the runs
+        of an older one."""
+        key = recipe_key(recipe)
+        model = slug(model_label) if key == PAPER else f"{slug(model_label)}_{slug(key)}"
         return RunDir(self.path / slug(scene) / slug(protocol) / model / f"seed{seed}")
 
     def read(self) -> BenchmarkTable:
