@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     p.add_argument("--components", type=int, default=30)
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--patch", type=int, default=15, help="guard patch of a disjoint split")
     p.add_argument("--out", help="write the table here (Markdown) and beside it a .json")
     args = p.parse_args(argv)
     scene = load_scene(args.scene)
@@ -53,8 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     labels = scene.labels.reshape(-1)
     results: dict[str, list[float]] = {}
     for seed in args.seeds:
-        split = make_split(scene.labels, args.split, seed=seed)
-        for fold in validation_folds(split, scene.labels, args.folds, seed=seed):
+        split = make_split(scene.labels, args.split, seed=seed, patch_size=args.patch)
+        # folds keep a disjoint split's blocks, not its guard band (select_recipe.py's default)
+        folds = validation_folds(split, scene.labels, args.folds, seed=seed, guard=False)
+        for fold in folds:
             train, held = np.union1d(fold.train, fold.val), fold.test
             for kind in INPUTS:
                 x = features(cube, train, kind, args.components, seed)
