@@ -85,8 +85,8 @@ def test_resume_under_ddp_ends_with_the_same_weights(single_run: Path, tmp_path:
 def test_the_mssfe_recipe_under_ddp_matches_one_rank(tmp_path: Path) -> None:
     """Semi-supervised batches, class-balanced order, the weight average and spectral
     augmentation split over two ranks: the weights and their average of one rank."""
-    one = _launch(1, tmp_path / "one", "--recipe", "mssfe")
-    two = _launch(2, tmp_path / "two", "--recipe", "mssfe")
+    one = _launch(1, tmp_path / "one", "--recipe", "mssfe@1")  # v1: with its SSL part
+    two = _launch(2, tmp_path / "two", "--recipe", "mssfe@1")
     assert one.returncode == 0, one.stderr[-3000:]
     assert two.returncode == 0, two.stderr[-3000:]
     assert _max_diff(tmp_path / "one" / "last.pt", tmp_path / "two" / "last.pt") < 1e-5

@@ -50,7 +50,7 @@ def _config(split_file: Path, recipe: RecipeConfig, epochs: int = 3) -> RunConfi
     )
 
 
-MSSFE = RecipeConfig(name="mssfe")
+MSSFE = RecipeConfig(name="mssfe", version=1)  # v1: with its semi-supervised part
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +181,7 @@ def test_a_run_written_before_input_scale_existed_resumes_and_is_reused(
 ) -> None:
     """mssfe v1 was always trained with per-component scaling: a run recorded without the
     ``input_scale`` part is that run, so it resumes to the same weights and is then reused."""
-    config = _config(split_file, RecipeConfig(name="mssfe", ssl="none"), epochs=2)
+    config = _config(split_file, RecipeConfig(name="mssfe", version=1, ssl="none"), epochs=2)
     train(config, tmp_path / "reference", scene=scene)
     run_dir = tmp_path / "old"
     with pytest.raises(_StopRequested):
@@ -192,7 +192,9 @@ def test_a_run_written_before_input_scale_existed_resumes_and_is_reused(
     before = (run_dir / "metrics.json").read_text()
     run_or_resume(config, run_dir, scene=scene)  # finished: reused as it is
     assert (run_dir / "metrics.json").read_text() == before
-    changed = _config(split_file, RecipeConfig(name="mssfe", ssl="none", input_scale="global"))
+    changed = _config(
+        split_file, RecipeConfig(name="mssfe", version=1, ssl="none", input_scale="global")
+    )
     with pytest.raises(Exception, match="input_scale"):  # the other scaling is another run
         run_or_resume(dataclasses.replace(changed, optim=config.optim), run_dir, scene=scene)
 

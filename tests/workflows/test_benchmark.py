@@ -355,26 +355,29 @@ def test_two_recipes_run_side_by_side_on_the_same_splits(
     out = tmp_path / "bench"
     argv = ["benchmark", "--scenes", "SalinasA", "--models", "svm", SMALL_NET]
     argv += ["--split", "random:5", "--seeds", "1", "--epochs", "2", "--max-test", "300"]
-    argv += ["--recipe", "paper", "mssfe:tta=false", "--threads", "1", "--no-progress"]
+    argv += ["--recipe", "paper", "mssfe@1:tta=false", "--threads", "1", "--no-progress"]
     assert main([*argv, "--out", str(out)]) == 0
     rows = json.loads((out / "results.json").read_text())["rows"]
     assert [(r["model"], r["recipe"]) for r in rows] == [
         ("svm", "paper"),
         ("ms2fenet[patch_size=9,n_components=12]", "paper"),
-        ("svm", "mssfe:tta=false"),
-        ("ms2fenet[patch_size=9,n_components=12]", "mssfe:tta=false"),
+        ("svm", "mssfe@1:tta=false"),
+        ("ms2fenet[patch_size=9,n_components=12]", "mssfe@1:tta=false"),
     ]
     by_recipe = {(r["model"][:3], r["recipe"]): r for r in rows}
-    net = by_recipe[("ms2", "mssfe:tta=false")]
+    net = by_recipe[("ms2", "mssfe@1:tta=false")]
     assert (net["recipe_version"], net["ssl_pool"], net["tta"]) == (
         "mssfe v1*",
         "transductive",
         False,
     )
     assert net["labelled_train_pixels"] == 30 and net["epochs"] == [2]
-    assert by_recipe[("svm", "mssfe:tta=false")]["ssl_pool"] == "none"  # no SSL for a classic model
+    assert (
+        by_recipe[("svm", "mssfe@1:tta=false")]["ssl_pool"] == "none"
+    )  # no SSL for a classic model
     assert by_recipe[("ms2", "paper")]["ssl_pool"] == "none"
     assert (out / "SalinasA/random-5/ms2fenet-patch_size-9-n_components-12/seed0").is_dir()
+    # version 1 written out or not, its cells live where they always did (recipe_key)
     assert (out / "SalinasA/random-5/svm_mssfe-tta-false/seed0/metrics.json").is_file()
     md = (out / "results.md").read_text()
     assert "| model | recipe | SSL pool | OA % |" in md
@@ -384,13 +387,13 @@ def test_two_recipes_run_side_by_side_on_the_same_splits(
     assert main(["compare", str(out), "--reference", "ms2fenet[patch_size=9,n_components=12]"]) == 0
     text = capsys.readouterr().out
     assert "| SalinasA (real) | `random:5` | paper | none |" in text
-    assert "| SalinasA (real) | `random:5` | mssfe:tta=false | transductive |" in text
-    assert "Under recipe `mssfe:tta=false`: first in" in text
+    assert "| SalinasA (real) | `random:5` | mssfe@1:tta=false | transductive |" in text
+    assert "Under recipe `mssfe@1:tta=false`: first in" in text
     assert main(["report", str(out), "--no-maps", "--out", str(tmp_path / "report")]) == 0
     report = (tmp_path / "report" / "report.md").read_text()
     assert "| model | recipe | SSL pool | TTA |" in report
     assert (
-        "| ms2fenet[patch_size=9,n_components=12] (mssfe:tta=false) | mssfe v1* | transductive | no |"
+        "| ms2fenet[patch_size=9,n_components=12] (mssfe@1:tta=false) | mssfe v1* | transductive | no |"
         in report
     )
 

@@ -15,11 +15,11 @@ import torch.distributed as dist
 from mssfe.training.config import (
     DataConfig,
     OptimConfig,
-    RecipeConfig,
     RunConfig,
     RuntimeConfig,
     with_overrides,
 )
+from mssfe.training.recipes import parse_recipe
 from mssfe.training.trainer import _StopRequested, train
 
 CONFIG = RunConfig(
@@ -48,7 +48,8 @@ def main() -> int:
     args = parser.parse_args()
     config = with_overrides(CONFIG, {"optim.optimizer": args.optimizer})
     # test-time flips/rotations only multiply the test pass by 8: off, to keep the tests fast
-    config = dataclasses.replace(config, recipe=RecipeConfig(name=args.recipe, tta=False))
+    recipe = dataclasses.replace(parse_recipe(args.recipe), tta=False)  # "mssfe@1" too
+    config = dataclasses.replace(config, recipe=recipe)
     try:
         result = train(
             None if args.resume else config,
