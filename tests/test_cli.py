@@ -249,7 +249,7 @@ def test_demo_names_scene_split_and_leakage(capsys: pytest.CaptureFixture[str], 
     assert run_demo(tmp_path, epochs=1, max_test=300) == 0
     out = capsys.readouterr().out
     assert "on 300 test pixels of Salinas-A (real), split random:5" in out
-    assert "recipe mssfe v2, SSL pool none, test-time augmentation on" in out
+    assert "recipe mssfe v1, SSL pool transductive, test-time augmentation on" in out
     match = re.search(
         r"^leakage (\d+\.\d)% of test patches .*--split disjoint, has none\)$", out, re.M
     )
@@ -274,7 +274,7 @@ def test_train_and_evaluate_name_the_recipe_pool_and_tta(
     argv += ["--recipe", "mssfe", "--ssl", "transductive", "--no-tta", "--no-progress"]
     assert main([*argv, "--out", str(tmp_path / "runs")]) == 0
     out = capsys.readouterr().out
-    assert "recipe mssfe v2*, SSL pool transductive, test-time augmentation off" in out
+    assert "recipe mssfe v1*, SSL pool transductive, test-time augmentation off" in out
     (run_dir,) = (tmp_path / "runs" / "SalinasA" / "ms2fenet_mssfe").glob("*/seed0")
     assert main(["evaluate", str(run_dir), "--tta"]) == 0
     out = capsys.readouterr().out
@@ -287,7 +287,7 @@ def test_train_and_evaluate_name_the_recipe_pool_and_tta(
     assert "50 test pixels (a stratified subset" in (run_dir / "evaluation.md").read_text()
     assert main(["report", str(run_dir), "--no-maps", "--out", str(tmp_path / "report")]) == 0
     report = (tmp_path / "report" / "report.md").read_text()
-    assert "Trained and tested with recipe mssfe v2*, SSL pool transductive" in report
+    assert "Trained and tested with recipe mssfe v1*, SSL pool transductive" in report
     bad = [*argv, "--recipe", "mssfe:ssl=sometimes", "--out", str(tmp_path / "bad")]
     assert main(bad) == 2
     err = capsys.readouterr().err
