@@ -546,7 +546,8 @@ def _add_tta_option(p: argparse.ArgumentParser) -> None:
 
 RECIPE_HELP = (
     "training recipe: paper (the authors' layers, early stopping on validation pixels) or "
-    "mssfe (ours: docs/recipes.md), optionally with parts changed, e.g. mssfe:ssl=transductive"
+    "mssfe (ours, version 1: docs/recipes.md; NAME@N picks a version, e.g. mssfe@2, which is "
+    "not the default), optionally with parts changed, e.g. mssfe:ssl=none"
 )
 
 
