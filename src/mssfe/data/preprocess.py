@@ -24,6 +24,9 @@ from mssfe.utils.npz import load_npz_arrays, read_metadata
 from mssfe.utils.validation import check_choice
 
 PcaFit = Literal["scene", "train", "none"]
+InputScale = Literal["component", "global"]
+#: How step 3 of :func:`fit_preprocessor` scales the outputs (the recipe part ``input_scale``).
+INPUT_SCALES: tuple[InputScale, ...] = ("component", "global")
 
 MAX_PCA_PIXELS = 200_000  # scene-fitted PCA subsamples bigger scenes to this many pixels
 CHUNK_PIXELS = 1 << 16  # pixels per transform chunk: bounds the float64 working copies
@@ -233,7 +236,7 @@ def fit_preprocessor(
     n_components: int | None,
     pca_fit: Literal["scene", "train"] = "scene",
     seed: int = 0,
-    scale: Literal["component", "global"] = "component",
+    scale: InputScale = "component",
 ) -> Preprocessor:
     """Fit the preprocessing of a ``(H, W, B)`` cube from its training pixels ``train_idx``.
 
@@ -251,7 +254,7 @@ def fit_preprocessor(
     first one (on Salinas-A ``random:5`` this is what separates neighbouring lettuce growth
     stages, measured on validation folds of the training pixels: ``docs/recipes.md``).
     """
-    check_choice(scale, "scale", ("component", "global"))
+    check_choice(scale, "scale", INPUT_SCALES)
     arr = np.asarray(cube)
     idx = _check_fit_inputs(arr, train_idx, n_components, pca_fit)
     flat = arr.reshape(-1, arr.shape[2])

@@ -21,6 +21,7 @@ from typing import Any
 import tomli_w
 
 from mssfe.data.bands import parse_band_spec
+from mssfe.data.preprocess import INPUT_SCALES
 from mssfe.data.splits import parse_split
 from mssfe.errors import ConfigError
 from mssfe.models import make_config
@@ -40,7 +41,6 @@ DATA_ON_DEVICE = ("auto", "on", "off")
 SELECTIONS = ("val", "last")
 CLASS_BALANCES = ("none", "sampler", "loss")
 SSL_POOLS = ("none", "inductive", "transductive")
-INPUT_SCALES = ("component", "global")
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeds; the epoch generators derive theirs from it
 
 

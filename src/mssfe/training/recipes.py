@@ -115,20 +115,24 @@ _publish(
 # v1: chosen by benchmarks/select_recipe.py on validation folds of the training pixels of
 # Salinas-A random:5 (docs/recipes.md: validation OA 98.3 against paper's 93.3 and 91.7 with
 # the inductive pool); frozen before any result table was run with it.
+_MSSFE_OPTIM = {"scheduler": "cosine"}
+_MSSFE_V1: dict[str, Any] = {
+    "selection": "last",
+    "ema": 0.99,
+    "spectral_augment": 1.0,
+    "mix": 0.5,
+    "class_balance": "sampler",
+    "ssl": "transductive",
+    "tta": True,
+}
 _publish(
     "mssfe",
     1,
     "fixed cosine schedule on all labelled pixels with weight averaging, spectral "
     "augmentation and same-class mixing, class-balanced epochs, FixMatch-style consistency "
     "on every pixel not trained on (transductive), test-time flips/rotations",
-    optim={"scheduler": "cosine"},
-    selection="last",
-    ema=0.99,
-    spectral_augment=1.0,
-    mix=0.5,
-    class_balance="sampler",
-    ssl="transductive",
-    tta=True,
+    optim=_MSSFE_OPTIM,
+    **_MSSFE_V1,
 )
 
 
@@ -145,16 +149,9 @@ _publish(
     "augmentation and same-class mixing, class-balanced epochs, one common scale for the "
     "PCA input (its variance ordering kept), test-time flips/rotations; no semi-supervised "
     "part (it did not help on validation folds: --recipe mssfe:ssl=transductive adds it)",
-    optim={"scheduler": "cosine"},
+    optim=_MSSFE_OPTIM,
     default=False,
-    selection="last",
-    ema=0.99,
-    spectral_augment=1.0,
-    mix=0.5,
-    class_balance="sampler",
-    ssl="none",
-    tta=True,
-    input_scale="global",
+    **{**_MSSFE_V1, "ssl": "none", "input_scale": "global"},
 )
 
 
@@ -229,8 +226,9 @@ def parse_recipe(text: str) -> RecipeConfig:
 def recipe_key(text: str) -> str:
     """The recipe text with its version made explicit, as cell folders are named by it:
     ``mssfe@2:ssl=none`` stays so, ``mssfe@1:ssl=none`` -> ``mssfe:ssl=none``, and ``mssfe``
-    -> ``mssfe@N`` once a version N > 1 is the default. Version 1 is written without ``@1`` (the folders of the tables made
-    before a second version existed), so a newer version never reuses an older one's runs."""
+    -> ``mssfe@N`` once a version N > 1 is the default. Version 1 is written without ``@1``
+    (the folders of the tables made before a second version existed), so a newer version
+    never reuses an older one's runs."""
     config = parse_recipe(text)
     version = resolve_recipe(config).version
     _, _, parts = text.partition(":")
