@@ -100,3 +100,31 @@ def test_atomic_files_follow_the_umask(tmp_path: Path, umask: int, mode: int) ->
     finally:
         os.umask(old)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == mode
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie, exited but not yet reaped by init, counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_killed_benchmark_leaves_no_worker_training(tmp_path: Path) -> None:
+    """SIGKILL a two-job benchmark mid-cell: both pool workers stop within seconds, releasing
+    their cells' locks as Ctrl-C would (before, they trained on, orphaned, for minutes)."""
+    out = tmp_path / "bench"
+    bench = mssfe("benchmark", "--scenes", "SalinasA", "--models", "ms2fenet", "--split",
+                  "random:0.4", "--seeds", "2", "--epochs", "500", "--patience", "500",
+                  "--jobs", "2", "--threads", "1", "--no-progress", "--out", str(out))  # fmt: skip
+    cells = [out / "SalinasA" / "random-0.4" / "ms2fenet" / f"seed{s}" for s in (0, 1)]
+    wait_for(lambda: all(holder(c).get("pid") not in (None, bench.pid) for c in cells), bench)
+    workers = [holder(c)["pid"] for c in cells]
+    os.kill(bench.pid, signal.SIGKILL)
+    bench.wait()
+    deadline = time.monotonic() + 60
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers), f"workers {workers} still training"
+    assert [holder(c) for c in cells] == [{}, {}]  # unwound: each lock released, not abandoned

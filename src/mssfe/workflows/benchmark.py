@@ -54,6 +54,7 @@ from mssfe.training.record import machine, package_versions
 from mssfe.training.rundir import RunDir, RunResult
 from mssfe.training.trainer import run_or_resume
 from mssfe.utils.lock import directory_lock
+from mssfe.utils.parent_watch import exit_with_parent
 from mssfe.utils.validation import (
     check_distinct_ints,
     check_optional_scalar,
@@ -398,7 +399,10 @@ def _run_benchmark(bench: BenchmarkConfig, *, progress: bool, jobs: int) -> list
         else:
             context = multiprocessing.get_context("spawn")
             bar.update(sum(RunDir(run_dir).is_finished() for _, _, run_dir in cells))
-            with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            # a worker stops when this process dies (a killed benchmark leaves no orphan)
+            with ProcessPoolExecutor(
+                jobs, mp_context=context, initializer=exit_with_parent
+            ) as pool:
                 futures = {
                     pool.submit(
                         _run_cell,
