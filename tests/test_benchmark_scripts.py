@@ -37,3 +37,41 @@ def test_gpu_resident_says_no_cuda_and_writes_its_smoke_table(
         ["| ours", "host"],
         ["| ours", "device"],
     ]
+
+
+def _script(name: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, script)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_ssl_pool_diagnosis_recomputes_the_runs_test_accuracy_and_its_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real run on the embedded Salinas-A: the script's test-pixel accuracy is the run's
+    recorded OA, and its pool is every pixel neither trained nor validated on."""
+    from mssfe.training.config import DataConfig, OptimConfig, RunConfig, RuntimeConfig
+    from mssfe.training.rundir import RunDir
+    from mssfe.training.trainer import train
+
+    run_dir = tmp_path / "run"
+    config = RunConfig(
+        model="ms2fenet",
+        model_args={"patch_size": 9, "n_components": 10},
+        data=DataConfig(scene="SalinasA", split="random:5"),
+        optim=OptimConfig(max_epochs=2, patience=2, lr=0.01),
+        runtime=RuntimeConfig(progress=False, device="cpu", threads=1),
+    )
+    result = train(config, run_dir)
+    script = _script("ssl_pool_diagnosis", monkeypatch)
+    row = script.diagnose(run_dir)
+    split = RunDir(run_dir).read_split()
+    assert row["pool"] == 86 * 83 - split.train.size - split.val.size
+    assert row["test_accuracy_%"] == pytest.approx(100 * result.metrics.oa, abs=1e-6)
+    assert 0 <= row["confidently_wrong_%"] <= 100 - row["pool_accuracy_%"] + 1e-9
+    out = tmp_path / "diag.md"
+    assert script.main([str(run_dir), "--out", str(out)]) == 0
+    assert f"| {tmp_path.name}/run | 0 | {row['pool']} | " in out.read_text()
