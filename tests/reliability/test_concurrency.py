@@ -113,18 +113,21 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_killed_benchmark_leaves_no_worker_training(tmp_path: Path) -> None:
     """SIGKILL a two-job benchmark mid-cell: both pool workers stop within seconds, releasing
-    their cells' locks as Ctrl-C would (before, they trained on, orphaned, for minutes)."""
+    their cells' locks as Ctrl-C would, and the queued third cell is never started (before,
+    they trained on, orphaned, for minutes, then took the queued cells)."""
     out = tmp_path / "bench"
     bench = mssfe("benchmark", "--scenes", "SalinasA", "--models", "ms2fenet", "--split",
-                  "random:0.4", "--seeds", "2", "--epochs", "500", "--patience", "500",
+                  "random:0.4", "--seeds", "3", "--epochs", "500", "--patience", "500",
                   "--jobs", "2", "--threads", "1", "--no-progress", "--out", str(out))  # fmt: skip
-    cells = [out / "SalinasA" / "random-0.4" / "ms2fenet" / f"seed{s}" for s in (0, 1)]
-    wait_for(lambda: all(holder(c).get("pid") not in (None, bench.pid) for c in cells), bench)
-    workers = [holder(c)["pid"] for c in cells]
+    cells = [out / "SalinasA" / "random-0.4" / "ms2fenet" / f"seed{s}" for s in (0, 1, 2)]
+    running = cells[:2]  # two workers; seed 2 waits in the pool's call queue
+    wait_for(lambda: all(holder(c).get("pid") not in (None, bench.pid) for c in running), bench)
+    workers = [holder(c)["pid"] for c in running]
     os.kill(bench.pid, signal.SIGKILL)
     bench.wait()
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 20  # well inside the watch's 30 s grace: they stop, not time out
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in workers), f"workers {workers} still training"
-    assert [holder(c) for c in cells] == [{}, {}]  # unwound: each lock released, not abandoned
+    assert [holder(c) for c in running] == [{}, {}]  # unwound: each lock released, not abandoned
+    assert not (cells[2] / "config.toml").exists()  # the queued cell was not started

@@ -54,7 +54,7 @@ from mssfe.training.record import machine, package_versions
 from mssfe.training.rundir import RunDir, RunResult
 from mssfe.training.trainer import run_or_resume
 from mssfe.utils.lock import directory_lock
-from mssfe.utils.parent_watch import exit_with_parent
+from mssfe.utils.parent_watch import exit_with_parent, orphan_guard
 from mssfe.utils.validation import (
     check_distinct_ints,
     check_optional_scalar,
@@ -325,7 +325,8 @@ class _Eta:
 
 def _run_cell(config: RunConfig, run_dir: Path) -> RunResult:
     """One cell in a worker process (the scene is loaded there; simulated ones from the cache)."""
-    return run_or_resume(config, run_dir)
+    with orphan_guard():  # a worker whose benchmark died stops and takes no queued cell
+        return run_or_resume(config, run_dir)
 
 
 def _worker_runtime(runtime: RuntimeConfig, slot: int, jobs: int) -> RuntimeConfig:
