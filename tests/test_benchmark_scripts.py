@@ -75,3 +75,29 @@ def test_ssl_pool_diagnosis_recomputes_the_runs_test_accuracy_and_its_pool(
     out = tmp_path / "diag.md"
     assert script.main([str(run_dir), "--out", str(out)]) == 0
     assert f"| {tmp_path.name}/run | 0 | {row['pool']} | " in out.read_text()
+
+
+def test_paired_cells_pairs_seed_by_seed_on_the_shared_seeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    def write(cell: str, oas: dict[int, float], name: str = "metrics.json") -> None:
+        for seed, oa in oas.items():
+            run = tmp_path / cell / f"seed{seed}"
+            run.mkdir(parents=True, exist_ok=True)
+            (run / name).write_text(json.dumps({"metrics": {"oa": oa}}))
+
+    write("ref", {0: 0.80, 1: 0.90, 2: 0.70})
+    write("a", {0: 0.85, 1: 0.88})  # seed 2 unfinished: paired on seeds 0 and 1 only
+    write("ref", {0: 0.81, 1: 0.90, 2: 0.70}, "evaluation.json")
+    script = _script("paired_cells", monkeypatch)
+    out = tmp_path / "paired.md"
+    assert script.main([str(tmp_path), "ref", "x=1=a", "ref:evaluation", "--out", str(out)]) == 0
+    rows = {line.split(" | ")[0]: line for line in out.read_text().splitlines() if "|" in line}
+    assert rows["| x=1"] == "| x=1 | 86.50 ± 2.12 | +1.50 ± 4.95 (1/2) | 85.0, 88.0 |"
+    assert rows["| ref:evaluation"].startswith(
+        "| ref:evaluation | 80.33 ± 10.02 | +0.33 ± 0.58 (1/3)"
+    )
+    with pytest.raises(SystemExit, match="no finished seed"):
+        script.main([str(tmp_path), "ref", "missing"])

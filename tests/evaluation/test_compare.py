@@ -175,3 +175,25 @@ def test_best_of_refuses_tables_on_other_pixels(tmp_path: Path) -> None:
     (b / "results.json").write_text(json.dumps(payload))
     with pytest.raises(ConfigError, match="--best-of: tables differ in max_test"):
         standings([a, b], "ms2fenet", best=True)
+
+
+def test_sentence_of_a_partial_table_says_its_means_are_over_different_seeds(
+    tmp_path: Path,
+) -> None:
+    """The rival finished one seed of three: its mean is not comparable with the reference's,
+    so the sentence names both seed sets and the paired difference (before, it printed the
+    gap of the two means alone: 0.65 points below where the paired difference was +0.07)."""
+    rows = [
+        _row("ms2fenet", [0, 1, 2], [0.99, 0.96, 0.99]),
+        _row("ssrn", [1], [0.985]),
+    ]
+    (s,) = standings([_table(tmp_path, "t", rows)], "ms2fenet")
+    text = format_standings([s], "ms2fenet")
+    assert (
+        "`ms2fenet` 2nd of 2, 0.50 points below ssrn; ssrn better on 1/1 seeds; the means are "
+        "over different seeds (ssrn seed 1, `ms2fenet` seeds 0, 1, 2), paired on the 1 shared: "
+        "+2.50." in text
+    )
+    full = [_row("ms2fenet", [0, 1], [0.9, 0.9]), _row("svm", [0, 1], [0.8, 0.8])]
+    (t,) = standings([_table(tmp_path, "u", full)], "ms2fenet")
+    assert "different seeds" not in format_standings([t], "ms2fenet")

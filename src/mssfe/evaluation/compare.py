@@ -270,12 +270,24 @@ def _sentence(s: Standing, reference: str, recipes: bool = False) -> str:
         seeds = f"; {rival} better on {s.paired.better}/{s.paired.n} seeds"
         if s.paired.n > 1 and abs(s.paired.mean) <= s.paired.sem:
             seeds += f" (a difference below its standard error over seeds, {s.paired.sem:.2f})"
+    if sorted(s.rival.seeds) != sorted(s.reference.seeds):  # a partial table: unpaired means
+        seeds += (
+            f"; the means are over different seeds ({rival} {_seed_list(s.rival.seeds)}, "
+            f"`{reference}` {_seed_list(s.reference.seeds)})"
+        )
+        if s.paired is not None:
+            seeds += f", paired on the {s.paired.n} shared: {s.paired.mean:+.2f}"
     if s.rank == 1:
         return f"{where}: `{reference}` first, {s.runner_up_gap:.2f} points above {rival}{seeds}."
     return (
         f"{where}: `{reference}` {_ordinal(s.rank)} of {s.n_models}, "
         f"{-s.runner_up_gap:.2f} points below {rival}{seeds}."
     )
+
+
+def _seed_list(seeds: Sequence[int]) -> str:
+    word = "seed" if len(seeds) == 1 else "seeds"
+    return f"{word} {', '.join(str(x) for x in sorted(seeds))}"
 
 
 def _ordinal(n: int) -> str:
