@@ -21,11 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from mssfe.evaluation.compare import paired_by_seed
 from mssfe.utils.atomic import atomic_write_text
 
 
 def cell_oas(root: Path, spec: str) -> dict[int, float]:
-    """OA (%) per seed of a cell, from metrics.json (or evaluation.json with ``:evaluation``)."""
+    """OA (a fraction) per seed of a cell, from metrics.json (or evaluation.json with
+    ``:evaluation``)."""
     cell, _, source = spec.partition(":")
     name = "evaluation.json" if source == "evaluation" else "metrics.json"
     if source not in ("", "evaluation"):
@@ -34,22 +36,20 @@ def cell_oas(root: Path, spec: str) -> dict[int, float]:
     for run in sorted((root / cell).glob("seed*")):
         path = run / name
         if path.exists():
-            oas[int(run.name.removeprefix("seed"))] = (
-                100 * json.loads(path.read_text())["metrics"]["oa"]
-            )
+            oas[int(run.name.removeprefix("seed"))] = json.loads(path.read_text())["metrics"]["oa"]
     if not oas:
         raise SystemExit(f"{root / cell}: no finished seed with {name}")
     return oas
 
 
 def paired_row(label: str, oas: dict[int, float], ref: dict[int, float]) -> str:
-    seeds = sorted(set(oas) & set(ref))
-    x = np.array([oas[s] for s in seeds])
-    d = x - np.array([ref[s] for s in seeds])
-    std = lambda v: float(v.std(ddof=1)) if v.size > 1 else 0.0  # noqa: E731
+    paired = paired_by_seed(oas, ref, scale=100)
+    if paired is None:
+        raise SystemExit(f"{label}: no seed in common with the reference ({sorted(ref)})")
+    x = 100 * np.array([oas[s] for s in sorted(set(oas) & set(ref))])
+    std = float(x.std(ddof=1)) if x.size > 1 else 0.0
     return (
-        f"| {label} | {x.mean():.2f} ± {std(x):.2f} | {d.mean():+.2f} ± {std(d):.2f} "
-        f"({int((d > 0).sum())}/{len(seeds)}) | {', '.join(f'{v:.1f}' for v in x)} |"
+        f"| {label} | {x.mean():.2f} ± {std:.2f} | {paired} | {', '.join(f'{v:.1f}' for v in x)} |"
     )
 
 

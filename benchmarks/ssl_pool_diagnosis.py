@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -34,11 +35,10 @@ from mssfe.workflows.predict import load_run, predict_scene
 
 def diagnose(run_dir: Path) -> dict[str, object]:
     """One row: the run's pool statistics (see the module docstring)."""
-    run = RunDir(run_dir)
-    config = run.read_config()
-    loaded = load_run(run_dir)
+    loaded = load_run(run_dir)  # reads the config once; the split from the same run
+    config = loaded.config
     scene = load_scene_for(config)
-    split = run.read_split()
+    split = RunDir(run_dir).read_split()
     threshold = config.recipe.ssl_threshold
     result = predict_scene([loaded], scene.cube, tta=False, progress=False)
     labels = scene.labels.ravel()
@@ -51,7 +51,6 @@ def diagnose(run_dir: Path) -> dict[str, object]:
     test = np.isin(pool, split.test)
     return {
         "run": "/".join(run_dir.resolve().parts[-2:]),
-        "recipe": f"{config.recipe.name}:ssl={config.recipe.ssl}",
         "seed": config.seed,
         "pool": int(pool.size),
         "labelled": int(labelled.sum()),
@@ -89,7 +88,7 @@ def format_table(rows: list[dict[str, object]], argv: list[str]) -> str:
         "# SSL pool diagnosis (reads pool ground truth: a diagnosis after the tables, "
         "never a choice)",
         "",
-        f"Command: `python benchmarks/ssl_pool_diagnosis.py {' '.join(argv)}`  ",
+        f"Command: `python benchmarks/ssl_pool_diagnosis.py {shlex.join(argv)}`  ",
         f"Machine: {platform.node()} ({platform.processor() or platform.machine()}), "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. No TTA; confident = max "
         "probability >= the run's ssl_threshold.",

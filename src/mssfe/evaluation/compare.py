@@ -58,12 +58,21 @@ def paired_difference(row: BenchmarkRow, reference: BenchmarkRow) -> Paired | No
     """OA of ``row`` minus OA of ``reference``, seed by seed, in points (None: no common seed)."""
     if row.oa_per_seed is None or reference.oa_per_seed is None:
         return None
-    mine = dict(zip(row.seeds, row.oa_per_seed, strict=True))
-    ref = dict(zip(reference.seeds, reference.oa_per_seed, strict=True))
+    return paired_by_seed(
+        dict(zip(row.seeds, row.oa_per_seed, strict=True)),
+        dict(zip(reference.seeds, reference.oa_per_seed, strict=True)),
+        scale=100,
+    )
+
+
+def paired_by_seed(
+    mine: Mapping[int, float], ref: Mapping[int, float], scale: float = 1.0
+) -> Paired | None:
+    """``mine`` minus ``ref`` on the seeds both have, times ``scale`` (None: no common seed)."""
     common = sorted(set(mine) & set(ref))
     if not common:
         return None
-    diff = np.array([mine[s] - ref[s] for s in common]) * 100
+    diff = np.array([mine[s] - ref[s] for s in common]) * scale
     std = float(diff.std(ddof=1)) if diff.size > 1 else 0.0
     return Paired(float(diff.mean()), std, int((diff > 0).sum()), int(diff.size))
 
