@@ -1,4 +1,4 @@
-"""Benchmark scripts that must run in one call on a lent GPU run here as a CPU smoke."""
+"""Benchmark scripts run here: the GPU one as a CPU smoke, the analysis ones on real runs or cells."""
 
 from __future__ import annotations
 
@@ -12,15 +12,20 @@ import torch
 SCRIPTS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
+def _script(name: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, script)  # a script's dataclasses look it up there
+    spec.loader.exec_module(script)
+    return script
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="with CUDA the script measures for minutes")
 def test_gpu_resident_says_no_cuda_and_writes_its_smoke_table(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec = importlib.util.spec_from_file_location("gpu_resident", SCRIPTS / "gpu_resident.py")
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "gpu_resident", script)  # its dataclasses look it up
-    spec.loader.exec_module(script)
+    script = _script("gpu_resident", monkeypatch)
     out = tmp_path / "table.md"
     assert script.main(["--out", str(out)]) == 0
     assert "no CUDA device" in capsys.readouterr().out
@@ -37,15 +42,6 @@ def test_gpu_resident_says_no_cuda_and_writes_its_smoke_table(
         ["| ours", "host"],
         ["| ours", "device"],
     ]
-
-
-def _script(name: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, name, script)
-    spec.loader.exec_module(script)
-    return script
 
 
 def test_ssl_pool_diagnosis_recomputes_the_runs_test_accuracy_and_its_pool(
