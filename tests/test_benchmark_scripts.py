@@ -97,3 +97,35 @@ def test_paired_cells_pairs_seed_by_seed_on_the_shared_seeds(
     )
     with pytest.raises(SystemExit, match="no finished seed"):
         script.main([str(tmp_path), "ref", "missing"])
+
+
+def test_keep_cells_saves_finished_cells_without_weights_and_a_restored_dir_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mssfe.workflows.benchmark import benchmark
+
+    script = _script("keep_cells", monkeypatch)
+    args = dict(
+        scenes=["SalinasA"], models=["svm", "cnn3d"], splits=["disjoint"], seeds=2, epochs=1,
+        max_test=200, progress=False,
+    )
+    first = benchmark(out=tmp_path / "bench", **args)  # type: ignore[arg-type]
+    unfinished = tmp_path / "bench/SalinasA/disjoint/cnn3d/seed1"
+    (unfinished / "metrics.json").unlink()  # as if the session ended during this cell
+
+    kept = tmp_path / "kept"
+    assert script.save(tmp_path / "bench", kept) == 3
+    assert not list(kept.rglob("*.pt")) and not list(kept.rglob(".mssfe.lock"))
+    assert not (kept / "SalinasA/disjoint/cnn3d/seed1").exists()
+    assert list((kept / "splits").iterdir())
+
+    moved = tmp_path / "elsewhere"  # another machine: only the repository came along
+    assert script.restore(kept, moved) == 3
+    partial = benchmark(out=moved, finished_only=True, **args)  # type: ignore[arg-type]
+    assert len(partial.rows) == 2
+    assert [r.seeds for r in partial.rows] == [(0, 1), (0,)]  # svm both seeds, cnn3d seed 0
+
+    resumed = benchmark(out=moved, **args)  # type: ignore[arg-type]
+    trained = [p.parent.name for p in moved.rglob("last.pt")]
+    assert trained == ["seed1"]  # only the missing cell trained again; the kept ones were read
+    assert [r.oa_per_seed for r in resumed.rows] == [r.oa_per_seed for r in first.rows]
