@@ -106,8 +106,13 @@ def test_keep_cells_saves_finished_cells_without_weights_and_a_restored_dir_resu
 
     script = _script("keep_cells", monkeypatch)
     args = dict(
-        scenes=["SalinasA"], models=["svm", "cnn3d"], splits=["disjoint"], seeds=2, epochs=1,
-        max_test=200, progress=False,
+        scenes=["SalinasA"],
+        models=["svm", "cnn3d"],
+        splits=["disjoint"],
+        seeds=2,
+        epochs=1,
+        max_test=200,
+        progress=False,
     )
     first = benchmark(out=tmp_path / "bench", **args)  # type: ignore[arg-type]
     unfinished = tmp_path / "bench/SalinasA/disjoint/cnn3d/seed1"
