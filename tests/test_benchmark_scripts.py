@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -134,3 +135,46 @@ def test_keep_cells_saves_finished_cells_without_weights_and_a_restored_dir_resu
     trained = [p.parent.name for p in moved.rglob("last.pt")]
     assert trained == ["seed1"]  # only the missing cell trained again; the kept ones were read
     assert [r.oa_per_seed for r in resumed.rows] == [r.oa_per_seed for r in first.rows]
+
+
+def test_recipe_rule_pairs_v2_with_v1_over_tables_and_keeps_v1_while_a_row_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = _script("recipe_rule", monkeypatch)
+    issue16 = SCRIPTS / "results/issue16"
+    tables = [
+        issue16 / f"{t}/results.json" for t in ("sa_limited", "sa_fresh", "disjoint_SalinasA")
+    ]
+    found = script.verdicts(script.per_seed_oa(tables))
+    by_row = {(v.scene, v.split): v for v in found}
+    few = by_row[("SalinasA", "random:5")]  # seeds 0-4 from one table, the fresh 5-9 from another
+    assert few.seeds == tuple(range(10)) and few.winner == "tie"
+    assert few.paired.mean == pytest.approx(-0.61, abs=0.01) and few.paired.better == 3
+    disjoint = by_row[("SalinasA", "disjoint")]
+    assert disjoint.winner == "v2" and disjoint.paired.better == 5
+    assert by_row[("IndianPines-sim", "disjoint")].winner == "missing"
+    assert script.decision(found).startswith("v1 stays: 3 of 5 rows not complete")
+
+    complete = [replace_row(v, tie=True) for v in found]  # every row in, all ties: v1 stays
+    assert script.decision(complete).startswith("v1 stays (0 rows won by v2")
+    complete[:3] = [replace_row(v, tie=False) for v in complete[:3]]
+    assert script.decision(complete).startswith("v2 becomes the default (3 rows won")
+
+    clash = tmp_path / "clash.json"  # the same seed with another OA in a second table
+    data = json.loads(tables[1].read_text())
+    data["rows"][[r["recipe_version"] for r in data["rows"]].index("mssfe v1")]["oa_per_seed"][
+        0
+    ] = 0.5
+    clash.write_text(json.dumps(data))
+    with pytest.raises(SystemExit, match=r"seed 5 has OA 0\.5 here"):
+        script.per_seed_oa([tables[1], clash])
+
+
+def replace_row(verdict, *, tie: bool):  # type: ignore[no-untyped-def]
+    """The verdict of a complete row: v2 ahead by 5 points, or by less than its standard error."""
+    import dataclasses
+
+    from mssfe.evaluation.compare import Paired
+
+    mean = 0.1 if tie else 5.0
+    return dataclasses.replace(verdict, missing=(), paired=Paired(mean, 1.0, 3, 5))
