@@ -396,6 +396,14 @@ def test_two_recipes_run_side_by_side_on_the_same_splits(
         "| ms2fenet[patch_size=9,n_components=12] (mssfe@1:tta=false) | mssfe v1* | transductive | no |"
         in report
     )
+    # a moved copy is reused, the mssfe cells too: their own split copy holds the validation
+    # pixels as training pixels (a fixed schedule), which still matches the moved split file
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    metrics = sorted(moved.glob("SalinasA/*/*/seed0/metrics.json"))
+    before = {p: p.stat().st_mtime_ns for p in metrics}
+    assert len(metrics) == 4 and main([*argv, "--out", str(moved)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in metrics} == before
 
 
 def test_a_table_of_paper_rows_names_no_recipe() -> None:

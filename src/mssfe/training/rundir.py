@@ -566,11 +566,17 @@ class RunDir:
         Why: a benchmark's cells name their shared split file by path; a benchmark directory
         that was moved or copied must still resume, and a file rewritten in place with other
         pixels must not. Notes and the guard patch size do not decide a result; the pixels do.
+        The copy is the split as the run used it: with a fixed schedule (recipe selection
+        ``last``) its validation pixels joined the training pixels, so the asked file is
+        compared the same way.
         """
         if not (stored.startswith("file:") and asked.startswith("file:")):
             return False
         try:
-            return self.read_split().same_pixels(Split.load(asked.removeprefix("file:")))
+            split = Split.load(asked.removeprefix("file:"))
+            if self.read_config().recipe.selection == "last":
+                split = split.with_val_in_train()
+            return self.read_split().same_pixels(split)
         except MssfeError:
             return False
 
