@@ -22,3 +22,28 @@ for row in "PaviaU-sim disjoint:0.01:block=5" "Salinas-sim disjoint:0.01:block=5
 done
 .venv/bin/python benchmarks/recipe_rule.py $R/{sa_limited,sa_fresh,disjoint_SalinasA}/results.json \
     $R/disjoint_*-sim/results.json --out $R/recipe_rule.md > /dev/null
+# the recipe ablation on real Salinas-A random:5 (MS²FENet, each part of v1 removed in turn)
+O=${OUT_ROOT:-/work/tables-out}/sa_limited
+if [ -d "$O" ]; then
+    mkdir -p $R/sa_limited_ablation
+    $M benchmark --scenes SalinasA --models ms2fenet --split random:5 --seeds 5 --epochs 100 \
+        --patience 20 --max-test 3000 --recipe mssfe mssfe:selection=val mssfe:ema=0 \
+        mssfe:spectral_augment=0 mssfe:mix=0 mssfe:class_balance=none mssfe:ssl=none mssfe@2 \
+        paper --no-progress --finished-only --out $O > /dev/null
+    cp $O/partial/results.{md,csv,json} $R/sa_limited_ablation/
+    C=$O/SalinasA/random-5
+    if [ -d $C/ms2fenet_mssfe ]; then
+        parts=()
+        for p in paper:ms2fenet selection=val:ms2fenet_mssfe-selection-val ema=0:ms2fenet_mssfe-ema-0 \
+                 spectral_augment=0:ms2fenet_mssfe-spectral_augment-0 mix=0:ms2fenet_mssfe-mix-0 \
+                 class_balance=none:ms2fenet_mssfe-class_balance-none ssl=none:ms2fenet_mssfe-ssl-none \
+                 mssfe@2:ms2fenet_mssfe-2; do
+            [ -d "$C/${p#*:}" ] && parts+=("${p%%:*}=${p#*:}")
+        done
+        # TTA off: the v1 runs re-evaluated by `mssfe evaluate --no-tta` (evaluation.json)
+        [ -f $C/ms2fenet_mssfe/seed0/evaluation.json ] && \
+            parts+=("tta=false (mssfe evaluate --no-tta)=ms2fenet_mssfe:evaluation")
+        .venv/bin/python benchmarks/paired_cells.py $C ms2fenet_mssfe "${parts[@]}" \
+            --out $R/sa_limited_ablation/paired_ms2fenet.md > /dev/null
+    fi
+fi
