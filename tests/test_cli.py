@@ -250,6 +250,7 @@ def test_demo_names_scene_split_and_leakage(capsys: pytest.CaptureFixture[str], 
     out = capsys.readouterr().out
     assert "on 300 test pixels of Salinas-A (real), split random:5" in out
     assert "recipe mssfe v1, SSL pool transductive, test-time augmentation on" in out
+    assert "why this recipe: the better of the two recipes for MS²FENet" in out
     match = re.search(
         r"^leakage (\d+\.\d)% of test patches .*--split disjoint, has none\)$", out, re.M
     )
